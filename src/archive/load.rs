@@ -1,0 +1,410 @@
+//! `docker load`: formats.md §A.7.
+//!
+//! The archive is streamed once: small files are kept in memory, large ones
+//! staged in the content store's ingest directory. Then `manifest.json` is
+//! read, every path in it resolved inside the archive (symlinks followed,
+//! never out of it), every layer verified against its DiffID, even layers
+//! the store already has, and written as a blob. Finally one write
+//! transaction registers layers, creates images and moves tags. Any error
+//! leaves the tables untouched (stray blobs are garbage for gc).
+
+use crate::config::ImageConfig;
+use crate::content::ContentStore;
+use crate::digest::chain_ids;
+use crate::error::{Error, Result};
+use crate::event::{EventBody, ImageSource};
+use crate::layer::{self, IngestedLayer, escapes_root};
+use crate::reference::Reference;
+use crate::service::lookup::{self, TagPath};
+use crate::store::{Store, Writer};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+
+/// Files up to this size are kept in memory while the archive streams by.
+const IN_MEMORY_LIMIT: u64 = 1 << 20;
+/// The largest manifest.json or config strata reads.
+const JSON_LIMIT: u64 = 64 << 20;
+/// How many symlinks a path may go through.
+const MAX_LINKS: usize = 255;
+
+/// What a load did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The lines Docker prints (`Loaded image: x`, `Loaded image ID: sha256:…`, rename notices).
+    pub lines: Vec<String>,
+    /// IDs of the images in the archive, in manifest order.
+    pub images: Vec<String>,
+}
+
+enum Staged {
+    Memory(Vec<u8>),
+    File(tempfile::NamedTempFile),
+}
+
+enum Node {
+    File(Staged),
+    Link(String),
+}
+
+#[derive(Deserialize)]
+struct ManifestItem {
+    #[serde(rename = "Config", alias = "config")]
+    config: String,
+    #[serde(rename = "RepoTags", alias = "repoTags", alias = "repotags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers", alias = "layers", default)]
+    layers: Option<Vec<String>>,
+    #[serde(rename = "Parent", alias = "parent", default)]
+    parent: Option<String>,
+}
+
+/// Clean an archive path: no leading `./` or `/`, no `.` parts, `..` resolved;
+/// `None` when it climbs out of the archive.
+fn clean(path: &str) -> Option<String> {
+    if escapes_root(path.as_bytes()) {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+struct Archive {
+    nodes: HashMap<String, Node>,
+}
+
+impl Archive {
+    fn read(content: &ContentStore, input: impl Read) -> Result<Archive> {
+        let plain = layer::decompressed(input)?;
+        let mut tar = tar::Archive::new(plain);
+        let mut nodes = HashMap::new();
+        let entries = tar.entries().map_err(invalid_tar)?;
+        for entry in entries {
+            let mut entry = entry.map_err(invalid_tar)?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let name = clean(&raw).ok_or_else(|| {
+                Error::invalid(format!("archive entry {raw:?} is outside of the archive"))
+            })?;
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                continue;
+            }
+            if kind.is_symlink() || kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_default();
+                let joined = if kind.is_symlink() && !target.starts_with('/') {
+                    match name.rfind('/') {
+                        Some(i) => format!("{}/{}", &name[..i], target),
+                        None => target.clone(),
+                    }
+                } else {
+                    target.clone()
+                };
+                let resolved = clean(&joined).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "archive entry {raw:?} links to {target:?}, outside of the archive"
+                    ))
+                })?;
+                nodes.insert(name, Node::Link(resolved));
+                continue;
+            }
+            if !kind.is_file() {
+                return Err(Error::invalid(format!(
+                    "archive entry {raw:?} has unsupported type {:?}",
+                    kind
+                )));
+            }
+            let size = entry.size();
+            let staged = if size <= IN_MEMORY_LIMIT {
+                let mut buf = Vec::with_capacity(size as usize);
+                entry
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::invalid(format!("archive entry {raw:?}: {e}")))?;
+                Staged::Memory(buf)
+            } else {
+                let mut tmp = content.staging_file()?;
+                std::io::copy(&mut entry, &mut tmp)
+                    .map_err(|e| Error::invalid(format!("archive entry {raw:?}: {e}")))?;
+                tmp.flush()?;
+                Staged::File(tmp)
+            };
+            nodes.insert(name, Node::File(staged));
+        }
+        Ok(Archive { nodes })
+    }
+
+    /// Follow symlinks from `path` to a file, staying inside the archive.
+    fn resolve(&self, path: &str) -> Result<(&str, &Staged)> {
+        let mut cur = clean(path).ok_or_else(|| {
+            Error::invalid(format!(
+                "path {path:?} in manifest.json is outside of the archive"
+            ))
+        })?;
+        for _ in 0..MAX_LINKS {
+            match self.nodes.get_key_value(cur.as_str()) {
+                Some((k, Node::File(s))) => return Ok((k.as_str(), s)),
+                Some((_, Node::Link(t))) => cur = t.clone(),
+                None => {
+                    return Err(Error::invalid(format!(
+                        "archive has no file {path:?} named in manifest.json"
+                    )));
+                }
+            }
+        }
+        Err(Error::invalid(format!("too many links resolving {path:?}")))
+    }
+
+    fn read_small(&self, path: &str) -> Result<Vec<u8>> {
+        let (_, staged) = self.resolve(path)?;
+        match staged {
+            Staged::Memory(b) => Ok(b.clone()),
+            Staged::File(f) => {
+                let file = f.reopen()?;
+                let mut out = Vec::new();
+                file.take(JSON_LIMIT + 1).read_to_end(&mut out)?;
+                if out.len() as u64 > JSON_LIMIT {
+                    return Err(Error::invalid(format!(
+                        "{path} is larger than {JSON_LIMIT} bytes"
+                    )));
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn invalid_tar(e: std::io::Error) -> Error {
+    Error::invalid(format!(
+        "Error processing tar file(exit status 1): archive/tar: invalid tar header ({e})"
+    ))
+}
+
+struct PreparedImage {
+    config: Vec<u8>,
+    cfg: ImageConfig,
+    layers: Vec<IngestedLayer>,
+    tags: Vec<Reference>,
+    parent: Option<String>,
+}
+
+/// Load a docker-archive from `input` into `store` as one write.
+pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Result<LoadReport> {
+    let content = store.content();
+    let archive = Archive::read(content, input)?;
+    if !archive.nodes.contains_key("manifest.json") {
+        return Err(Error::invalid(
+            "archive has no manifest.json: legacy (v1) archives are not supported",
+        ));
+    }
+    let manifest_bytes = archive.read_small("manifest.json")?;
+    let items: Vec<ManifestItem> = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| Error::invalid(format!("invalid manifest.json: {e}")))?;
+
+    let mut done: HashMap<String, IngestedLayer> = HashMap::new();
+    let mut prepared = Vec::with_capacity(items.len());
+    for item in &items {
+        let config = archive.read_small(&item.config)?;
+        let cfg = ImageConfig::from_json(&config)?;
+        match cfg.os.as_str() {
+            "" | "linux" => {}
+            "windows" => return Err(Error::invalid("cannot load windows image on linux")),
+            other => {
+                return Err(Error::invalid(format!(
+                    "image operating system {other:?} cannot be used on this platform"
+                )));
+            }
+        }
+        let diff_ids = cfg
+            .rootfs
+            .as_ref()
+            .map(|r| r.diff_ids.clone())
+            .unwrap_or_default();
+        let paths = item.layers.clone().unwrap_or_default();
+        if paths.len() != diff_ids.len() {
+            return Err(Error::invalid(format!(
+                "invalid manifest, layers length mismatch: expected {}, got {}",
+                paths.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(paths.len());
+        for (i, (path, expected)) in paths.iter().zip(&diff_ids).enumerate() {
+            let (key, staged) = archive.resolve(path)?;
+            let ingested = match done.get(key) {
+                Some(l) => l.clone(),
+                None => {
+                    let what = format!("layer {i} ({path})");
+                    let l = match staged {
+                        Staged::Memory(b) => layer::ingest_layer(content, &b[..], &what)?,
+                        Staged::File(f) => layer::ingest_layer(content, f.reopen()?, &what)?,
+                    };
+                    done.insert(key.to_string(), l.clone());
+                    l
+                }
+            };
+            if &ingested.diff_id != expected {
+                return Err(Error::invalid(format!(
+                    "invalid diffID for layer {i}: expected {expected:?}, got {:?}",
+                    ingested.diff_id
+                )));
+            }
+            layers.push(ingested);
+        }
+        let mut tags = Vec::new();
+        for t in item.repo_tags.iter().flatten() {
+            let r = Reference::parse_normalized_named(t)
+                .map_err(|e| Error::invalid(format!("invalid tag {t:?}: {e}")))?;
+            if r.tag().is_none() || r.digest().is_some() {
+                return Err(Error::invalid(format!("invalid tag {t:?}")));
+            }
+            tags.push(r);
+        }
+        prepared.push(PreparedImage {
+            config,
+            cfg,
+            layers,
+            tags,
+            parent: item.parent.clone().filter(|p| !p.is_empty()),
+        });
+    }
+    let ids: Vec<String> = prepared
+        .iter()
+        .map(|p| crate::digest::sha256_digest(&p.config))
+        .collect();
+    validate_parents(&prepared, &ids)?;
+
+    let order = parents_first(&prepared, &ids);
+    store.write(actor, |w| {
+        for &i in &order {
+            let p = &prepared[i];
+            register_layers(w, &p.layers)?;
+            let parent = p.parent.as_deref().filter(|par| ids.iter().any(|i| i == par));
+            let id = crate::service::create_image_in(w, p.config.clone(), parent, ImageSource::Load)?;
+            if let Some(parent) = parent {
+                let current = w.tables().image(&id)?.and_then(|r| r.parent);
+                if current.as_deref() != Some(parent) {
+                    w.emit(EventBody::ImageParentSet {
+                        id,
+                        parent: parent.to_string(),
+                    })?;
+                }
+            }
+        }
+        let mut lines = Vec::new();
+        let mut tagged_last = false;
+        for (p, id) in prepared.iter().zip(&ids) {
+            tagged_last = !p.tags.is_empty();
+            for r in &p.tags {
+                let key = r.canonical_string();
+                if let Some(old) = w.tables().resolve(&key)? {
+                    if &old != id {
+                        lines.push(format!(
+                            "The image {} already exists, renaming the old one with ID {old} to empty string",
+                            r.familiar_string()
+                        ));
+                    }
+                }
+                lookup::add_tag(w, r, id, TagPath::Load)?;
+                lines.push(format!("Loaded image: {}", r.familiar_string()));
+            }
+        }
+        if !prepared.is_empty() && !tagged_last {
+            for id in &ids {
+                lines.push(format!("Loaded image ID: {id}"));
+            }
+        }
+        Ok(LoadReport {
+            lines,
+            images: ids.clone(),
+        })
+    })
+}
+
+/// Indexes of `prepared` ordered so that a parent from the same archive
+/// comes before its children (dockerd links parents after creating all).
+fn parents_first(prepared: &[PreparedImage], ids: &[String]) -> Vec<usize> {
+    let index: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut order = Vec::with_capacity(prepared.len());
+    let mut state = vec![0u8; prepared.len()]; // 0 new, 1 visiting, 2 done
+    fn visit(
+        i: usize,
+        prepared: &[PreparedImage],
+        index: &HashMap<&str, usize>,
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) {
+        if state[i] != 0 {
+            return;
+        }
+        state[i] = 1;
+        if let Some(&p) = prepared[i].parent.as_deref().and_then(|p| index.get(p)) {
+            visit(p, prepared, index, state, order);
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    for i in 0..prepared.len() {
+        visit(i, prepared, &index, &mut state, &mut order);
+    }
+    order
+}
+
+/// Register every layer of an image that the store does not have yet.
+pub(crate) fn register_layers(w: &mut Writer<'_>, layers: &[IngestedLayer]) -> Result<()> {
+    let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let chains = chain_ids(&diff_ids);
+    for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
+        if w.tables().layer(chain)?.is_some() {
+            continue;
+        }
+        w.emit(EventBody::LayerRegistered {
+            diff_id: l.diff_id.clone(),
+            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+            diff_size: l.diff_size,
+        })?;
+    }
+    Ok(())
+}
+
+/// formats.md §A.7 step 5: a parent named in the manifest must have a
+/// history that is the child's minus one entry.
+fn validate_parents(prepared: &[PreparedImage], ids: &[String]) -> Result<()> {
+    let by_id: BTreeMap<&str, &PreparedImage> = ids
+        .iter()
+        .map(String::as_str)
+        .zip(prepared.iter())
+        .collect();
+    for (p, id) in prepared.iter().zip(ids) {
+        let Some(parent_id) = p.parent.as_deref() else {
+            continue;
+        };
+        let Some(parent) = by_id.get(parent_id) else {
+            continue;
+        };
+        let ph = &parent.cfg.history;
+        let ch = &p.cfg.history;
+        let ok = (ph.is_empty() && ch.is_empty())
+            || (ph.len() + 1 == ch.len() && ph.iter().zip(ch.iter()).all(|(a, b)| a == b));
+        if !ok {
+            return Err(Error::invalid(format!(
+                "image {parent_id} is not a valid parent for {id}"
+            )));
+        }
+    }
+    Ok(())
+}

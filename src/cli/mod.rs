@@ -1,0 +1,679 @@
+//! The `strata` command line: Docker's image commands on a local store.
+//!
+//! Output matches the docker CLI 20.10 (`/usr/bin/docker` from Debian's
+//! docker.io): tables, `Loaded image:` lines, `Untagged:`/`Deleted:` lines,
+//! and errors worded as the docker CLI words them.
+
+mod jsonfmt;
+mod render;
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use strata::{Actor, Error, ErrorKind, Filters, ImageService};
+
+/// A container image store with Docker's image semantics and an audit trail.
+#[derive(Parser, Debug)]
+#[command(name = "strata", version, about)]
+struct Cli {
+    /// Store directory (default: $STRATA_ROOT, else $XDG_DATA_HOME/strata, else ~/.local/share/strata).
+    #[arg(long, global = true, env = "STRATA_ROOT")]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load the example archive shipped with strata into the store and list the images.
+    Quickstart,
+    /// Load an image from a tar archive or STDIN.
+    Load {
+        /// Read from tar archive file, instead of STDIN.
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Suppress the load output.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save {
+        /// Write to a file, instead of STDOUT.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Images to save.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// List images.
+    #[command(alias = "ls")]
+    Images(ImagesArgs),
+    /// Return low-level information on images.
+    Inspect {
+        /// Images to inspect.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag {
+        /// SOURCE_IMAGE[:TAG]
+        source: String,
+        /// TARGET_IMAGE[:TAG]
+        target: String,
+    },
+    /// Remove one or more images.
+    Rmi(RmiArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Manage images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Manage container records (no process is ever started).
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
+    /// Read and verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ImagesArgs {
+    /// Show all images (default hides intermediate images).
+    #[arg(short, long)]
+    all: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Show digests.
+    #[arg(long)]
+    digests: bool,
+    /// Filter output based on conditions provided.
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// `table` (default) or `json` (one Engine API ImageSummary per line).
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RmiArgs {
+    /// Force removal of the image.
+    #[arg(short, long)]
+    force: bool,
+    /// Do not delete untagged parents.
+    #[arg(long)]
+    no_prune: bool,
+    /// Images to remove.
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// Print sizes and dates in human readable format.
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    human: bool,
+    /// Don't truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// `table` (default) or `json`.
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Image.
+    image: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Remove unused images.
+    Prune {
+        /// Remove all unused images, not just dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+        /// Provide filter values (e.g. 'until=<timestamp>').
+        #[arg(long = "filter")]
+        filter: Vec<String>,
+    },
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images.
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    /// Display detailed information on one or more images.
+    Inspect {
+        /// Images to inspect.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag {
+        /// SOURCE_IMAGE[:TAG]
+        source: String,
+        /// TARGET_IMAGE[:TAG]
+        target: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ContainerCommand {
+    /// Create a container record (and its layer reference) on an image.
+    Create {
+        /// Assign a name to the container.
+        #[arg(long)]
+        name: Option<String>,
+        /// Image.
+        image: String,
+    },
+    /// List container records.
+    Ls,
+    /// Remove container records.
+    Rm {
+        /// Containers (ID, ID prefix or name).
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Print the events: sequence, time, actor, what happened.
+    Log {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain and that the tables equal a fresh replay of the log.
+    Verify,
+}
+
+fn default_root() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("strata");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/share/strata"),
+        None => PathBuf::from("/var/lib/strata"),
+    }
+}
+
+/// A failure the CLI prints and exits 1 for.
+struct Failure(String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure(daemon_message(&e))
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
+/// How the docker CLI prints an error that came from the daemon.
+fn daemon_message(e: &Error) -> String {
+    format!("Error response from daemon: {}", e.message())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = cli.root.clone().unwrap_or_else(default_root);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strata: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, root)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
+    let svc = ImageService::open(&root)
+        .map_err(|e| Failure(format!("strata: {}", e.message())))?
+        .with_actor(Actor::current_process("strata-cli"));
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Quickstart => quickstart(&svc, &mut out, &root).await,
+        Command::Load { input, quiet } => load(&svc, &mut out, input, quiet).await,
+        Command::Save { output, images } => save(&svc, output, images).await,
+        Command::Images(a)
+        | Command::Image {
+            command: ImageCommand::Ls(a),
+        } => images(&svc, &mut out, a).await,
+        Command::Inspect { names }
+        | Command::Image {
+            command: ImageCommand::Inspect { names },
+        } => inspect(&svc, &mut out, names).await,
+        Command::Tag { source, target }
+        | Command::Image {
+            command: ImageCommand::Tag { source, target },
+        } => tag(&svc, &source, &target).await,
+        Command::Rmi(a)
+        | Command::Image {
+            command: ImageCommand::Rm(a),
+        } => rmi(&svc, &mut out, a).await,
+        Command::History(a)
+        | Command::Image {
+            command: ImageCommand::History(a),
+        } => history(&svc, &mut out, a).await,
+        Command::Image {
+            command: ImageCommand::Prune { all, force, filter },
+        } => prune(&svc, &mut out, all, force, filter).await,
+        Command::Container { command } => container(&svc, &mut out, command).await,
+        Command::Audit { command } => audit(&svc, &mut out, command),
+    }
+}
+
+async fn quickstart(
+    svc: &ImageService,
+    out: &mut impl Write,
+    root: &std::path::Path,
+) -> Result<(), Failure> {
+    let archive = include_bytes!("../../tests/fixtures/dockerd/chain-tagged.tar");
+    writeln!(out, "store: {}", root.display())?;
+    let report = svc
+        .load_image(std::io::Cursor::new(&archive[..]), true)
+        .await?;
+    for line in &report.lines {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out)?;
+    images(
+        svc,
+        out,
+        ImagesArgs {
+            all: false,
+            quiet: false,
+            no_trunc: false,
+            digests: false,
+            filter: Vec::new(),
+            format: "table".into(),
+            reference: None,
+        },
+    )
+    .await?;
+    writeln!(out)?;
+    audit(svc, out, AuditCommand::Verify)
+}
+
+async fn load(
+    svc: &ImageService,
+    out: &mut impl Write,
+    input: Option<PathBuf>,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let report = match input {
+        Some(p) => {
+            let f = std::fs::File::open(&p).map_err(|e| {
+                Failure(format!(
+                    "open {}: {}",
+                    p.display(),
+                    e.to_string().to_lowercase()
+                ))
+            })?;
+            svc.load_image(f, quiet).await
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(Failure(
+                    "requested load from stdin, but stdin is empty".into(),
+                ));
+            }
+            svc.load_image(std::io::stdin(), quiet).await
+        }
+    }?;
+    for line in &report.lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+async fn save(
+    svc: &ImageService,
+    output: Option<PathBuf>,
+    images: Vec<String>,
+) -> Result<(), Failure> {
+    match output {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| Failure(format!("failed to save image: {e}")))?;
+            let file = tmp.reopen()?;
+            svc.export_image(images, std::io::BufWriter::with_capacity(1 << 20, file))
+                .await?;
+            tmp.persist(&path)
+                .map_err(|e| Failure(format!("failed to save image: {}", e.error)))?;
+            Ok(())
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(Failure(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
+                ));
+            }
+            svc.export_image(
+                images,
+                std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()),
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+fn cli_filters(pairs: &[String]) -> Result<Filters, Failure> {
+    Filters::from_cli_pairs(pairs).map_err(|e| Failure(e.message().to_string()))
+}
+
+async fn images(svc: &ImageService, out: &mut impl Write, a: ImagesArgs) -> Result<(), Failure> {
+    let mut filters = cli_filters(&a.filter)?;
+    if let Some(r) = &a.reference {
+        filters.add("reference", r);
+    }
+    let list = svc.images(filters, a.all, false).await?;
+    match a.format.as_str() {
+        "json" => {
+            for img in &list {
+                let line = serde_json::to_string(img).map_err(|e| Failure(e.to_string()))?;
+                writeln!(out, "{line}")?;
+            }
+        }
+        "table" => {
+            let rows: Vec<render::ImageSummary> = list
+                .iter()
+                .map(|i| render::ImageSummary {
+                    id: i.id.clone(),
+                    repo_tags: i.repo_tags.clone().unwrap_or_default(),
+                    repo_digests: i.repo_digests.clone().unwrap_or_default(),
+                    created: i.created,
+                    size: i.size,
+                })
+                .collect();
+            let opts = render::ImagesOptions {
+                quiet: a.quiet,
+                no_trunc: a.no_trunc,
+                digests: a.digests,
+            };
+            write!(
+                out,
+                "{}",
+                render::render_images(&rows, &opts, std::time::SystemTime::now())
+            )?;
+        }
+        other => {
+            return Err(Failure(format!(
+                "unknown format {other:?}: use table or json"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn inspect(
+    svc: &ImageService,
+    out: &mut impl Write,
+    names: Vec<String>,
+) -> Result<(), Failure> {
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    for n in &names {
+        match svc.lookup_image(n).await {
+            Ok(i) => raws.push(serde_json::to_vec(&i).map_err(|e| Failure(e.to_string()))?),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                errors.push(format!("Error: No such object: {n}"))
+            }
+            Err(e) => errors.push(daemon_message(&e)),
+        }
+    }
+    if raws.is_empty() {
+        writeln!(out, "[]")?;
+    } else {
+        let mut all = b"[".to_vec();
+        for (i, r) in raws.iter().enumerate() {
+            if i > 0 {
+                all.push(b',');
+            }
+            all.extend_from_slice(r);
+        }
+        all.push(b']');
+        out.write_all(&jsonfmt::indent(&all, "    "))?;
+        writeln!(out)?;
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(errors.join("\n")))
+    }
+}
+
+async fn tag(svc: &ImageService, source: &str, target: &str) -> Result<(), Failure> {
+    let r = strata::Reference::parse_normalized_named(target).map_err(|e| {
+        Failure(format!(
+            "Error parsing reference: {target:?} is not a valid repository/tag: {}",
+            e.message()
+        ))
+    })?;
+    if r.digest().is_some() {
+        return Err(Failure(
+            "refusing to create a tag with a digest reference".into(),
+        ));
+    }
+    let tag = r.tag().unwrap_or("").to_string();
+    svc.tag_image(source, &r.trim_named().familiar_name(), &tag)
+        .await?;
+    Ok(())
+}
+
+async fn rmi(svc: &ImageService, out: &mut impl Write, a: RmiArgs) -> Result<(), Failure> {
+    let mut results = Vec::new();
+    for name in &a.images {
+        results.push(match svc.image_delete(name, a.force, !a.no_prune).await {
+            Ok(items) => render::RmiResult::Removed(items.into_iter().map(delete_item).collect()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                render::RmiResult::NotFound { name: name.clone() }
+            }
+            Err(e) => render::RmiResult::Failed {
+                message: e.message().to_string(),
+            },
+        });
+    }
+    let report = render::render_rmi_command(&results, a.force);
+    write!(out, "{}", report.stdout)?;
+    eprint!("{}", report.stderr);
+    if report.exit_code == 0 {
+        Ok(())
+    } else {
+        Err(Failure(String::new()))
+    }
+}
+
+fn delete_item(i: strata::DeleteItem) -> render::ImageDeleteItem {
+    match i {
+        strata::DeleteItem::Untagged(u) => render::ImageDeleteItem {
+            untagged: u,
+            deleted: String::new(),
+        },
+        strata::DeleteItem::Deleted(d) => render::ImageDeleteItem {
+            untagged: String::new(),
+            deleted: d,
+        },
+    }
+}
+
+async fn history(svc: &ImageService, out: &mut impl Write, a: HistoryArgs) -> Result<(), Failure> {
+    let items = svc.image_history(&a.image).await?;
+    if a.format == "json" {
+        for i in &items {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(i).map_err(|e| Failure(e.to_string()))?
+            )?;
+        }
+        return Ok(());
+    }
+    let rows: Vec<render::HistoryItem> = items
+        .iter()
+        .map(|h| render::HistoryItem {
+            id: h.id.clone(),
+            created: h.created,
+            created_by: h.created_by.clone(),
+            size: h.size,
+            comment: h.comment.clone(),
+        })
+        .collect();
+    let opts = render::HistoryOptions {
+        quiet: a.quiet,
+        no_trunc: a.no_trunc,
+        human: a.human,
+        ..Default::default()
+    };
+    write!(
+        out,
+        "{}",
+        render::render_history(&rows, &opts, std::time::SystemTime::now())
+    )?;
+    Ok(())
+}
+
+async fn prune(
+    svc: &ImageService,
+    out: &mut impl Write,
+    all: bool,
+    force: bool,
+    filter: Vec<String>,
+) -> Result<(), Failure> {
+    let mut filters = cli_filters(&filter)?;
+    filters.add("dangling", if all { "false" } else { "true" });
+    if !force {
+        write!(out, "{}", render::image_prune_prompt(all))?;
+        out.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        let a = answer.trim().to_lowercase();
+        if a != "y" && a != "yes" {
+            return Ok(());
+        }
+    }
+    let report = svc.images_prune(filters).await?;
+    let items: Vec<render::ImageDeleteItem> = report
+        .images_deleted
+        .unwrap_or_default()
+        .into_iter()
+        .map(delete_item)
+        .collect();
+    write!(
+        out,
+        "{}",
+        render::render_image_prune(&items, report.space_reclaimed)
+    )?;
+    Ok(())
+}
+
+async fn container(
+    svc: &ImageService,
+    out: &mut impl Write,
+    cmd: ContainerCommand,
+) -> Result<(), Failure> {
+    match cmd {
+        ContainerCommand::Create { name, image } => {
+            let id = svc.create_container(&image, name.as_deref()).await?;
+            writeln!(out, "{id}")?;
+        }
+        ContainerCommand::Ls => {
+            let mut lines = vec!["CONTAINER ID\tIMAGE\tNAMES".to_string()];
+            for c in svc.containers().await? {
+                lines.push(format!(
+                    "{}\t{}\t{}",
+                    &c.id[..12],
+                    render::truncate_id(&c.image),
+                    c.name
+                ));
+            }
+            write!(out, "{}", render::docker_table(&lines))?;
+        }
+        ContainerCommand::Rm { containers } => {
+            let mut errors = Vec::new();
+            for c in &containers {
+                match svc.remove_container(c).await {
+                    Ok(()) => writeln!(out, "{c}")?,
+                    Err(e) => errors.push(daemon_message(&e)),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Failure(errors.join("\n")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn audit(svc: &ImageService, out: &mut impl Write, cmd: AuditCommand) -> Result<(), Failure> {
+    let store = svc.store();
+    match cmd {
+        AuditCommand::Log { json } => {
+            let head = store.head()?;
+            for env in store.events(1, head.next_seq.saturating_sub(1))? {
+                let record = strata::audit::Record::from(&env);
+                if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&record).map_err(|e| Failure(e.to_string()))?
+                    )?;
+                } else {
+                    writeln!(out, "{}", record.line())?;
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::Verify => match strata::audit::verify(store)? {
+            Ok(n) => {
+                writeln!(
+                    out,
+                    "ok: {n} events, hash chain intact, tables equal a replay of the log"
+                )?;
+                Ok(())
+            }
+            Err(problem) => Err(Failure(format!("audit verify failed: {problem}"))),
+        },
+    }
+}

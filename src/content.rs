@@ -1,0 +1,176 @@
+//! Content-addressed blobs under `<root>/blobs/sha256/<hex>`.
+//!
+//! Writing goes through [`Ingest`]: bytes stream into a private file under
+//! `<root>/ingest/` while being hashed; [`Ingest::commit`] fsyncs the file,
+//! renames it to its digest's name and fsyncs the directory. Only then may
+//! an event that names the blob commit. A crash in between leaves at worst
+//! an orphan file in `ingest/` or an unreferenced blob: garbage, never a
+//! dangling reference.
+
+use crate::digest::{Hasher, hex_part};
+use crate::error::{Error, Result};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The blob directory of a store.
+#[derive(Clone, Debug)]
+pub struct ContentStore {
+    root: PathBuf,
+}
+
+impl ContentStore {
+    /// Open (creating directories as needed) the content store under `root`.
+    pub fn open(root: &Path) -> Result<ContentStore> {
+        let cs = ContentStore {
+            root: root.to_path_buf(),
+        };
+        fs::create_dir_all(cs.blob_dir())?;
+        fs::create_dir_all(cs.ingest_dir())?;
+        Ok(cs)
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn ingest_dir(&self) -> PathBuf {
+        self.root.join("ingest")
+    }
+
+    /// Where the blob of `digest` lives (whether or not it exists).
+    pub fn path(&self, digest: &str) -> PathBuf {
+        self.blob_dir().join(hex_part(digest))
+    }
+
+    /// Whether the blob exists.
+    pub fn contains(&self, digest: &str) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// Open a blob for reading.
+    pub fn open_blob(&self, digest: &str) -> Result<File> {
+        File::open(self.path(digest)).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::corrupt(format!("blob {digest} is missing from the content store"))
+            } else {
+                Error::from(e)
+            }
+        })
+    }
+
+    /// Start writing a new blob.
+    pub fn ingest(&self) -> Result<Ingest> {
+        let tmp = tempfile::Builder::new()
+            .prefix("ingest-")
+            .tempfile_in(self.ingest_dir())?;
+        Ok(Ingest {
+            file: Some(tmp),
+            hasher: Hasher::new(),
+            blob_dir: self.blob_dir(),
+        })
+    }
+
+    /// A scratch file in the ingest directory (removed when dropped).
+    pub fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
+        Ok(tempfile::Builder::new()
+            .prefix("staging-")
+            .tempfile_in(self.ingest_dir())?)
+    }
+
+    /// Every blob digest present, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.blob_dir())? {
+            let name = entry?.file_name();
+            if let Some(n) = name.to_str() {
+                out.push(format!("sha256:{n}"));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// A blob being written: hashed as it is written, removed if dropped uncommitted.
+pub struct Ingest {
+    file: Option<tempfile::NamedTempFile>,
+    hasher: Hasher,
+    blob_dir: PathBuf,
+}
+
+impl Ingest {
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
+    /// Make the blob durable under its digest and return `(digest, size)`.
+    /// The file is fsynced, renamed into place, and the directory fsynced.
+    pub fn commit(mut self) -> Result<(String, u64)> {
+        let size = self.hasher.len();
+        let digest = std::mem::take(&mut self.hasher).finish();
+        let tmp = self
+            .file
+            .take()
+            .ok_or_else(|| Error::internal("ingest already committed"))?;
+        tmp.as_file().sync_all()?;
+        let dest = self.blob_dir.join(hex_part(&digest));
+        tmp.persist(&dest).map_err(|e| Error::from(e.error))?;
+        File::open(&self.blob_dir)?.sync_all()?;
+        Ok((digest, size))
+    }
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("ingest already committed"))?;
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::sha256_digest;
+
+    #[test]
+    fn ingest_commit_names_blob_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let mut w = cs.ingest().unwrap();
+        w.write_all(b"layer bytes").unwrap();
+        let (d, n) = w.commit().unwrap();
+        assert_eq!(d, sha256_digest(b"layer bytes"));
+        assert_eq!(n, 11);
+        assert_eq!(fs::read(cs.path(&d)).unwrap(), b"layer bytes");
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn dropped_ingest_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let mut w = cs.ingest().unwrap();
+        w.write_all(b"partial").unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+        assert!(cs.list().unwrap().is_empty());
+    }
+}

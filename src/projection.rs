@@ -1,0 +1,564 @@
+//! The projection: the tables that answer queries, and [`apply`], the only
+//! code that writes them.
+//!
+//! Every table maps a `&str` key to `&[u8]`. Edges (an image's references,
+//! a parent's children, an image's containers) are composite keys
+//! `"<from>\0<to>"` with empty values, so a prefix range lists them in
+//! byte order.
+//!
+//! ```text
+//! images            image id ─────────────► ImageRow (postcard): parent, top layer,
+//!                                             created, size, labels, last tag time
+//! configs           image id ─────────────► config bytes, verbatim (sha256 = id)
+//! refs              canonical reference ──► image id        (sorted = Docker's order)
+//! image_refs        "id\0canonical ref" ──► ()              (refs(X) in Docker's order)
+//! children          "parent\0child" ──────► ()
+//! layers            chain id ─────────────► LayerRow: diff id, parent chain,
+//!                                             diff size, cumulative size, refcount
+//! containers        container id ─────────► ContainerRow: name, image, top layer
+//! image_containers  "image\0container" ───► ()
+//! ```
+//!
+//! A layer's refcount counts the images whose top layer it is, the layers
+//! directly above it and the containers created on it. To change the
+//! schema: update this drawing, bump `store::SCHEMA_VERSION`, add a
+//! migration under `migrations/`.
+
+use crate::config::ImageConfig;
+use crate::digest::{chain_id, chain_ids, sha256_digest};
+use crate::error::{Error, Result};
+use crate::event::{Envelope, EventBody, ImageSource};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+type Def = TableDefinition<'static, &'static str, &'static [u8]>;
+
+const IMAGES: Def = TableDefinition::new("images");
+const CONFIGS: Def = TableDefinition::new("configs");
+const REFS: Def = TableDefinition::new("refs");
+const IMAGE_REFS: Def = TableDefinition::new("image_refs");
+const CHILDREN: Def = TableDefinition::new("children");
+const LAYERS: Def = TableDefinition::new("layers");
+const CONTAINERS: Def = TableDefinition::new("containers");
+const IMAGE_CONTAINERS: Def = TableDefinition::new("image_containers");
+
+/// Every projection table, in a fixed order (for dumps and comparisons).
+const ALL: [Def; 8] = [
+    IMAGES,
+    CONFIGS,
+    REFS,
+    IMAGE_REFS,
+    CHILDREN,
+    LAYERS,
+    CONTAINERS,
+    IMAGE_CONTAINERS,
+];
+
+/// The per-image summary row: everything a listing needs without parsing the config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageRow {
+    /// Parent image ID (metadata).
+    pub parent: Option<String>,
+    /// ChainID of the top layer; `None` for an image without layers.
+    pub top_layer: Option<String>,
+    /// The config's `created`, unix nanoseconds.
+    pub created_unix_nanos: i128,
+    /// Image size: cumulative size of the top layer.
+    pub size: u64,
+    /// The runtime config's labels; `None` when there is no runtime config or no labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Whether the config has a runtime `config` object.
+    pub has_runtime_config: bool,
+    /// When the image was last tagged through the tag path (unix nanoseconds).
+    pub last_tag_time_unix_nanos: Option<i64>,
+    /// How it was made.
+    pub source: ImageSource,
+}
+
+/// A read-only layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRow {
+    /// The layer's DiffID (and the name of its blob).
+    pub diff_id: String,
+    /// ChainID of the layer below.
+    pub parent: Option<String>,
+    /// Docker's DiffSize: sum of the tar entries' sizes.
+    pub diff_size: u64,
+    /// DiffSize of this layer plus all below.
+    pub size: u64,
+    /// Images on top of it + layers directly above + containers on it.
+    pub refcount: u64,
+}
+
+/// A container record (created, never run: strata starts no processes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRow {
+    /// Name without the leading `/`.
+    pub name: String,
+    /// Image ID it was created from.
+    pub image: String,
+    /// ChainID its read-write layer sits on.
+    pub top_layer: Option<String>,
+    /// Creation time, unix nanoseconds.
+    pub created_unix_nanos: i64,
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(v).map_err(|e| Error::internal(format!("encoding row: {e}")))
+}
+
+fn decode<'a, T: Deserialize<'a>>(table: &str, key: &str, bytes: &'a [u8]) -> Result<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((v, [])) => Ok(v),
+        _ => Err(Error::corrupt(format!(
+            "undecodable row {key:?} in table {table}"
+        ))),
+    }
+}
+
+fn edge(from: &str, to: &str) -> String {
+    format!("{from}\0{to}")
+}
+
+/// The projection tables, open in a read or a write transaction.
+pub struct Tables<T> {
+    images: T,
+    configs: T,
+    refs: T,
+    image_refs: T,
+    children: T,
+    layers: T,
+    containers: T,
+    image_containers: T,
+}
+
+/// Tables open for writing inside a redb write transaction.
+pub type WriteTables<'txn> = Tables<redb::Table<'txn, &'static str, &'static [u8]>>;
+/// Tables open in a read transaction (a consistent snapshot).
+pub type ReadTables = Tables<redb::ReadOnlyTable<&'static str, &'static [u8]>>;
+
+impl<'txn> WriteTables<'txn> {
+    /// Open (creating when missing) every table in `txn`.
+    pub fn open_write(txn: &'txn redb::WriteTransaction) -> Result<Self> {
+        Ok(Tables {
+            images: txn.open_table(IMAGES)?,
+            configs: txn.open_table(CONFIGS)?,
+            refs: txn.open_table(REFS)?,
+            image_refs: txn.open_table(IMAGE_REFS)?,
+            children: txn.open_table(CHILDREN)?,
+            layers: txn.open_table(LAYERS)?,
+            containers: txn.open_table(CONTAINERS)?,
+            image_containers: txn.open_table(IMAGE_CONTAINERS)?,
+        })
+    }
+}
+
+impl ReadTables {
+    /// Open every table in a read transaction. The store creates them at
+    /// open, so a missing table is corruption.
+    pub fn open_read(txn: &redb::ReadTransaction) -> Result<Self> {
+        Ok(Tables {
+            images: txn.open_table(IMAGES)?,
+            configs: txn.open_table(CONFIGS)?,
+            refs: txn.open_table(REFS)?,
+            image_refs: txn.open_table(IMAGE_REFS)?,
+            children: txn.open_table(CHILDREN)?,
+            layers: txn.open_table(LAYERS)?,
+            containers: txn.open_table(CONTAINERS)?,
+            image_containers: txn.open_table(IMAGE_CONTAINERS)?,
+        })
+    }
+}
+
+/// Keys `"<prefix>\0<x>"` of an edge table, returning the `<x>` parts in order.
+fn edge_targets<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+    from: &str,
+) -> Result<Vec<String>> {
+    let start = format!("{from}\0");
+    let mut out = Vec::new();
+    for item in t.range(start.as_str()..)? {
+        let (k, _) = item?;
+        match k.value().strip_prefix(start.as_str()) {
+            Some(rest) => out.push(rest.to_string()),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
+    /// The summary row of image `id`.
+    pub fn image(&self, id: &str) -> Result<Option<ImageRow>> {
+        match self.images.get(id)? {
+            Some(v) => Ok(Some(decode("images", id, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether image `id` exists.
+    pub fn has_image(&self, id: &str) -> Result<bool> {
+        Ok(self.images.get(id)?.is_some())
+    }
+
+    /// The verbatim config bytes of image `id`.
+    pub fn config(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.configs.get(id)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every image, in ID order.
+    pub fn images(&self) -> Result<Vec<(String, ImageRow)>> {
+        let mut out = Vec::new();
+        for item in self.images.iter()? {
+            let (k, v) = item?;
+            out.push((
+                k.value().to_string(),
+                decode("images", k.value(), v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Number of images.
+    pub fn image_count(&self) -> Result<u64> {
+        Ok(self.images.len()?)
+    }
+
+    /// IDs whose text starts with `prefix` (e.g. `sha256:1b5b`), at most `limit`.
+    pub fn image_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.images.range(prefix..)? {
+            let (k, _) = item?;
+            if !k.value().starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(k.value().to_string());
+        }
+        Ok(out)
+    }
+
+    /// The image a canonical reference string points at.
+    pub fn resolve(&self, canonical: &str) -> Result<Option<String>> {
+        Ok(self
+            .refs
+            .get(canonical)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+    }
+
+    /// Canonical references of image `id`, in Docker's reference-store order.
+    pub fn refs_of(&self, id: &str) -> Result<Vec<String>> {
+        edge_targets(&self.image_refs, id)
+    }
+
+    /// All references whose canonical string starts with `prefix`, with their images.
+    pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for item in self.refs.range(prefix..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((
+                k.value().to_string(),
+                String::from_utf8_lossy(v.value()).into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Images whose parent is `id`.
+    pub fn children_of(&self, id: &str) -> Result<Vec<String>> {
+        edge_targets(&self.children, id)
+    }
+
+    /// Whether image `id` has children.
+    pub fn has_children(&self, id: &str) -> Result<bool> {
+        let start = format!("{id}\0");
+        Ok(match self.children.range(start.as_str()..)?.next() {
+            Some(item) => item?.0.value().starts_with(start.as_str()),
+            None => false,
+        })
+    }
+
+    /// A layer by ChainID.
+    pub fn layer(&self, chain: &str) -> Result<Option<LayerRow>> {
+        match self.layers.get(chain)? {
+            Some(v) => Ok(Some(decode("layers", chain, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every layer, by ChainID.
+    pub fn layers(&self) -> Result<Vec<(String, LayerRow)>> {
+        let mut out = Vec::new();
+        for item in self.layers.iter()? {
+            let (k, v) = item?;
+            out.push((
+                k.value().to_string(),
+                decode("layers", k.value(), v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A container by ID.
+    pub fn container(&self, id: &str) -> Result<Option<ContainerRow>> {
+        match self.containers.get(id)? {
+            Some(v) => Ok(Some(decode("containers", id, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every container, by ID.
+    pub fn containers(&self) -> Result<Vec<(String, ContainerRow)>> {
+        let mut out = Vec::new();
+        for item in self.containers.iter()? {
+            let (k, v) = item?;
+            out.push((
+                k.value().to_string(),
+                decode("containers", k.value(), v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// IDs of the containers created from image `id`.
+    pub fn containers_of(&self, image: &str) -> Result<Vec<String>> {
+        edge_targets(&self.image_containers, image)
+    }
+
+    /// Every row of every table, for comparing two projections.
+    pub fn dump(&self) -> Result<Vec<(&'static str, Vec<(String, Vec<u8>)>)>> {
+        let tables = [
+            &self.images,
+            &self.configs,
+            &self.refs,
+            &self.image_refs,
+            &self.children,
+            &self.layers,
+            &self.containers,
+            &self.image_containers,
+        ];
+        let mut out = Vec::new();
+        for (def, t) in ALL.iter().zip(tables) {
+            let mut rows = Vec::new();
+            for item in t.iter()? {
+                let (k, v) = item?;
+                rows.push((k.value().to_string(), v.value().to_vec()));
+            }
+            out.push((redb::TableHandle::name(def), rows));
+        }
+        Ok(out)
+    }
+}
+
+/// Fold one event into the tables. The only writer of projection tables:
+/// live writes and replay both come here. An event that does not fit the
+/// current tables (a log that was tampered with, or a bug) is a
+/// [`crate::ErrorKind::Corrupt`] error, and the surrounding transaction aborts.
+pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
+    let bad = |what: String| Error::corrupt(format!("event {} does not apply: {what}", env.seq));
+    match &env.body {
+        EventBody::LayerRegistered {
+            diff_id,
+            parent,
+            diff_size,
+        } => {
+            let chain = chain_id(parent.as_deref(), diff_id);
+            if t.layer(&chain)?.is_some() {
+                return Err(bad(format!("layer {chain} already exists")));
+            }
+            let mut size = *diff_size;
+            if let Some(p) = parent {
+                let mut row = t
+                    .layer(p)?
+                    .ok_or_else(|| bad(format!("no parent layer {p}")))?;
+                size += row.size;
+                row.refcount += 1;
+                put(&mut t.layers, p, &row)?;
+            }
+            let row = LayerRow {
+                diff_id: diff_id.clone(),
+                parent: parent.clone(),
+                diff_size: *diff_size,
+                size,
+                refcount: 0,
+            };
+            put(&mut t.layers, &chain, &row)?;
+        }
+        EventBody::LayerReleased { chain_id } => {
+            let row = t
+                .layer(chain_id)?
+                .ok_or_else(|| bad(format!("no layer {chain_id}")))?;
+            if row.refcount != 0 {
+                return Err(bad(format!("layer {chain_id} is still referenced")));
+            }
+            t.layers.remove(chain_id.as_str())?;
+            if let Some(p) = &row.parent {
+                unref_layer(t, p).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        EventBody::ImageCreated {
+            config,
+            parent,
+            source,
+        } => {
+            let id = sha256_digest(config);
+            if t.has_image(&id)? {
+                return Err(bad(format!("image {id} already exists")));
+            }
+            let cfg = ImageConfig::from_json(config).map_err(|e| bad(e.to_string()))?;
+            let diff_ids = cfg
+                .rootfs
+                .as_ref()
+                .map(|r| r.diff_ids.clone())
+                .unwrap_or_default();
+            let top_layer = chain_ids(&diff_ids).pop();
+            let mut size = 0;
+            if let Some(top) = &top_layer {
+                let mut row = t
+                    .layer(top)?
+                    .ok_or_else(|| bad(format!("no layer {top}")))?;
+                size = row.size;
+                row.refcount += 1;
+                put(&mut t.layers, top, &row)?;
+            }
+            if let Some(p) = parent {
+                if !t.has_image(p)? {
+                    return Err(bad(format!("no parent image {p}")));
+                }
+                t.children.insert(edge(p, &id).as_str(), &[][..])?;
+            }
+            let labels = cfg
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .filter(|_| true);
+            let row = ImageRow {
+                parent: parent.clone(),
+                top_layer,
+                created_unix_nanos: cfg.created.unix_nanos(),
+                size,
+                labels,
+                has_runtime_config: cfg.config.is_some(),
+                last_tag_time_unix_nanos: None,
+                source: source.clone(),
+            };
+            put(&mut t.images, &id, &row)?;
+            t.configs.insert(id.as_str(), config.as_slice())?;
+        }
+        EventBody::ImageDeleted { id } => {
+            let row = t.image(id)?.ok_or_else(|| bad(format!("no image {id}")))?;
+            if !t.refs_of(id)?.is_empty() {
+                return Err(bad(format!("image {id} still has references")));
+            }
+            if t.has_children(id)? {
+                return Err(bad(format!("image {id} still has children")));
+            }
+            t.images.remove(id.as_str())?;
+            t.configs.remove(id.as_str())?;
+            if let Some(p) = &row.parent {
+                t.children.remove(edge(p, id).as_str())?;
+            }
+            if let Some(top) = &row.top_layer {
+                unref_layer(t, top).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        EventBody::ReferenceAdded {
+            reference,
+            image,
+            tag_time,
+        } => {
+            let mut row = t
+                .image(image)?
+                .ok_or_else(|| bad(format!("no image {image}")))?;
+            if let Some(old) = t.resolve(reference)? {
+                t.image_refs.remove(edge(&old, reference).as_str())?;
+            }
+            t.refs.insert(reference.as_str(), image.as_bytes())?;
+            t.image_refs
+                .insert(edge(image, reference).as_str(), &[][..])?;
+            if *tag_time {
+                row.last_tag_time_unix_nanos = Some(env.time_unix_nanos);
+                put(&mut t.images, image, &row)?;
+            }
+        }
+        EventBody::ReferenceRemoved { reference, image } => {
+            if t.resolve(reference)?.as_deref() != Some(image.as_str()) {
+                return Err(bad(format!(
+                    "reference {reference} does not point at {image}"
+                )));
+            }
+            t.refs.remove(reference.as_str())?;
+            t.image_refs.remove(edge(image, reference).as_str())?;
+        }
+        EventBody::ContainerCreated { id, name, image } => {
+            if t.container(id)?.is_some() {
+                return Err(bad(format!("container {id} already exists")));
+            }
+            let img = t
+                .image(image)?
+                .ok_or_else(|| bad(format!("no image {image}")))?;
+            if let Some(top) = &img.top_layer {
+                let mut l = t
+                    .layer(top)?
+                    .ok_or_else(|| bad(format!("no layer {top}")))?;
+                l.refcount += 1;
+                put(&mut t.layers, top, &l)?;
+            }
+            let row = ContainerRow {
+                name: name.clone(),
+                image: image.clone(),
+                top_layer: img.top_layer,
+                created_unix_nanos: env.time_unix_nanos,
+            };
+            put(&mut t.containers, id, &row)?;
+            t.image_containers
+                .insert(edge(image, id).as_str(), &[][..])?;
+        }
+        EventBody::ImageParentSet { id, parent } => {
+            let mut row = t.image(id)?.ok_or_else(|| bad(format!("no image {id}")))?;
+            if !t.has_image(parent)? {
+                return Err(bad(format!("no parent image {parent}")));
+            }
+            if let Some(old) = &row.parent {
+                t.children.remove(edge(old, id).as_str())?;
+            }
+            t.children.insert(edge(parent, id).as_str(), &[][..])?;
+            row.parent = Some(parent.clone());
+            put(&mut t.images, id, &row)?;
+        }
+        EventBody::ContainerRemoved { id } => {
+            let row = t
+                .container(id)?
+                .ok_or_else(|| bad(format!("no container {id}")))?;
+            t.containers.remove(id.as_str())?;
+            t.image_containers.remove(edge(&row.image, id).as_str())?;
+            if let Some(top) = &row.top_layer {
+                unref_layer(t, top).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn put<T: Serialize>(
+    table: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    key: &str,
+    row: &T,
+) -> Result<()> {
+    table.insert(key, encode(row)?.as_slice())?;
+    Ok(())
+}
+
+fn unref_layer(t: &mut WriteTables<'_>, chain: &str) -> Result<()> {
+    let mut row = t
+        .layer(chain)?
+        .ok_or_else(|| Error::corrupt(format!("no layer {chain}")))?;
+    row.refcount = row
+        .refcount
+        .checked_sub(1)
+        .ok_or_else(|| Error::corrupt(format!("layer {chain} refcount underflow")))?;
+    put(&mut t.layers, chain, &row)
+}

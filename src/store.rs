@@ -1,0 +1,322 @@
+//! Opening a store, and its one write path.
+//!
+//! A store is a directory: `strata.redb` (the event log, the projection
+//! tables and metadata) and the content store (`blobs/`, `ingest/`).
+//!
+//! Every mutation is [`Store::write`]: one redb write transaction in which
+//! the caller validates against the current tables and emits events; each
+//! event is appended to the log and applied to the tables at once (so later
+//! checks in the same operation see it), and the transaction commits
+//! (fsync) before `write` returns. If the closure fails, nothing is written.
+//! After a failed commit the store refuses further writes until reopened.
+
+use crate::content::ContentStore;
+use crate::error::{Error, Result};
+use crate::event::{Actor, Envelope, EventBody, FORMAT_VERSION};
+use crate::log::{self, ChainBreak, LogHead};
+use crate::projection::{self, ReadTables, WriteTables};
+use redb::{ReadableDatabase, ReadableTable};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The on-disk schema version this strata writes.
+pub const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_KEY: &str = "schema_version";
+
+/// An open store.
+pub struct Store {
+    root: PathBuf,
+    db: redb::Database,
+    content: ContentStore,
+    poisoned: AtomicBool,
+    events: tokio::sync::broadcast::Sender<Envelope>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
+}
+
+/// The current time as unix nanoseconds.
+pub(crate) fn now_unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Open the store at `root`, creating it when it does not exist.
+    ///
+    /// Errors: [`crate::ErrorKind::Unavailable`] when another process holds
+    /// the store open; [`crate::ErrorKind::Corrupt`] when its schema is newer
+    /// than this strata.
+    pub fn open(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::from(e).context(format!("creating store {}", root.display())))?;
+        let content = ContentStore::open(&root)?;
+        let db_path = root.join("strata.redb");
+        let db = redb::Database::create(&db_path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
+                crate::ErrorKind::Unavailable,
+                format!(
+                    "store {} is in use by another process (is `strata serve` running on it?)",
+                    root.display()
+                ),
+            ),
+            e => Error::from(e).context(format!("opening {}", db_path.display())),
+        })?;
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let store = Store {
+            root,
+            db,
+            content,
+            poisoned: AtomicBool::new(false),
+            events,
+        };
+        store.init_schema()?;
+        Ok(store)
+    }
+
+    fn init_schema(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(log::META)?;
+            let current = meta
+                .get(SCHEMA_KEY)?
+                .map(|v| v.value().to_vec())
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8])));
+            match current {
+                None => {
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(Error::corrupt(format!(
+                        "store schema version {v} is not supported by this strata (it reads {SCHEMA_VERSION})"
+                    )));
+                }
+            }
+            txn.open_table(log::EVENTS)?;
+            drop(WriteTables::open_write(&txn)?);
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The blob store.
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// Subscribe to events as they commit.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Envelope> {
+        self.events.subscribe()
+    }
+
+    /// Run `f` on a consistent snapshot of the tables.
+    pub fn read<R>(&self, f: impl FnOnce(&ReadTables) -> Result<R>) -> Result<R> {
+        let txn = self.db.begin_read()?;
+        let tables = ReadTables::open_read(&txn)?;
+        f(&tables)
+    }
+
+    /// The one write path: run `f` in a write transaction, where it reads the
+    /// tables and emits events; commit durably if it succeeds and emitted
+    /// anything. Returns what `f` returned.
+    pub fn write<R>(
+        &self,
+        actor: &Actor,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<R>,
+    ) -> Result<R> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                crate::ErrorKind::Unavailable,
+                "the store refuses writes after a failed commit; reopen it",
+            ));
+        }
+        let txn = self.db.begin_write()?;
+        let (result, appended) = {
+            let meta = txn.open_table(log::META)?;
+            let head = log::read_head(&meta)?;
+            let mut w = Writer {
+                tables: WriteTables::open_write(&txn)?,
+                events: txn.open_table(log::EVENTS)?,
+                meta,
+                head,
+                time: now_unix_nanos(),
+                actor: actor.clone(),
+                appended: Vec::new(),
+            };
+            let result = f(&mut w)?;
+            let head = w.head;
+            log::write_head(&mut w.meta, &head)?;
+            (result, w.appended)
+        };
+        if appended.is_empty() {
+            txn.abort()?;
+            return Ok(result);
+        }
+        if let Err(e) = txn.commit() {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(Error::from(e));
+        }
+        for env in appended {
+            let _ = self.events.send(env);
+        }
+        Ok(result)
+    }
+
+    /// The log head: next sequence number and last hash.
+    pub fn head(&self) -> Result<LogHead> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(log::META)?;
+        log::read_head(&meta)
+    }
+
+    /// Events with `from <= seq <= to`.
+    pub fn events(&self, from: u64, to: u64) -> Result<Vec<Envelope>> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(log::EVENTS)?;
+        log::scan(&events, from, to)
+    }
+
+    /// Check the hash chain of the whole log.
+    pub fn verify_chain(&self) -> Result<std::result::Result<u64, ChainBreak>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(log::META)?;
+        let head = log::read_head(&meta)?;
+        let events = txn.open_table(log::EVENTS)?;
+        log::verify_chain(&events, &head)
+    }
+
+    /// Fold the log from scratch into fresh in-memory tables and compare them
+    /// with the live tables. `Ok(None)` when equal; otherwise the first difference.
+    pub fn verify_replay(&self) -> Result<Option<String>> {
+        let txn = self.db.begin_read()?;
+        let live = ReadTables::open_read(&txn)?.dump()?;
+        let events = txn.open_table(log::EVENTS)?;
+        let replayed = replay_dump(&events, u64::MAX)?;
+        Ok(first_difference(&live, &replayed))
+    }
+
+    /// Overwrite the raw bytes of event `seq` (tests of tamper detection only).
+    #[doc(hidden)]
+    pub fn tamper_with_event(&self, seq: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut events = txn.open_table(log::EVENTS)?;
+            let mut bytes = events
+                .get(seq)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| Error::not_found(format!("no event {seq}")))?;
+            f(&mut bytes);
+            events.insert(seq, bytes.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+type Dump = Vec<(&'static str, Vec<(String, Vec<u8>)>)>;
+
+/// Replay events `1..=to` into an in-memory database and dump its tables.
+fn replay_dump<T: ReadableTable<u64, &'static [u8]>>(events: &T, to: u64) -> Result<Dump> {
+    let db = redb::Builder::new()
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .map_err(Error::from)?;
+    let txn = db.begin_write()?;
+    let dump = {
+        let mut tables = WriteTables::open_write(&txn)?;
+        for item in events.range(1..=to)? {
+            let (k, v) = item?;
+            let env = Envelope::decode(v.value())
+                .map_err(|e| e.context(format!("event {}", k.value())))?;
+            projection::apply(&mut tables, &env)?;
+        }
+        tables.dump()?
+    };
+    Ok(dump)
+}
+
+fn first_difference(live: &Dump, replayed: &Dump) -> Option<String> {
+    for ((name, a), (_, b)) in live.iter().zip(replayed) {
+        let mut ia = a.iter();
+        let mut ib = b.iter();
+        loop {
+            match (ia.next(), ib.next()) {
+                (None, None) => break,
+                (Some((k, _)), None) => {
+                    return Some(format!("table {name}: row {k:?} is not produced by replay"));
+                }
+                (None, Some((k, _))) => {
+                    return Some(format!(
+                        "table {name}: row {k:?} is missing from the live table"
+                    ));
+                }
+                (Some((ka, va)), Some((kb, vb))) => {
+                    if ka != kb {
+                        let k = ka.min(kb);
+                        return Some(format!("table {name}: row {k:?} differs from replay"));
+                    }
+                    if va != vb {
+                        return Some(format!("table {name}: row {ka:?} differs from replay"));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A write in progress: read the tables, emit events.
+pub struct Writer<'txn> {
+    tables: WriteTables<'txn>,
+    events: redb::Table<'txn, u64, &'static [u8]>,
+    meta: redb::Table<'txn, &'static str, &'static [u8]>,
+    head: LogHead,
+    time: i64,
+    actor: Actor,
+    appended: Vec<Envelope>,
+}
+
+impl<'txn> Writer<'txn> {
+    /// The tables as they are now, including this write's events so far.
+    pub fn tables(&self) -> &WriteTables<'txn> {
+        &self.tables
+    }
+
+    /// The time every event of this write carries (unix nanoseconds).
+    pub fn time_unix_nanos(&self) -> i64 {
+        self.time
+    }
+
+    /// Append `body` to the log and apply it to the tables.
+    pub fn emit(&mut self, body: EventBody) -> Result<()> {
+        let env = Envelope {
+            version: FORMAT_VERSION,
+            seq: self.head.next_seq,
+            time_unix_nanos: self.time,
+            actor: self.actor.clone(),
+            prev_hash: self.head.last_hash,
+            body,
+        };
+        let bytes = env.encode()?;
+        self.events.insert(env.seq, bytes.as_slice())?;
+        projection::apply(&mut self.tables, &env)?;
+        self.head = LogHead {
+            next_seq: env.seq + 1,
+            last_hash: Envelope::hash_bytes(&bytes),
+        };
+        self.appended.push(env);
+        Ok(())
+    }
+}
