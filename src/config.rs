@@ -16,7 +16,7 @@
 //!   ([`ContainerConfig::write_json`]).
 //! * [`GoTime`]: Go's `time.Time` as Docker stores it (RFC 3339 with
 //!   nanoseconds and the offset it was written with).
-//! * [`chain_ids`] and [`v1_layers`] (formats.md §A.4, §D).
+//! * [`v1_layers`] (formats.md §A.4, §D).
 //!
 //! Configs received from outside are stored verbatim elsewhere; this module
 //! never needs to reproduce their bytes, only to read them.
@@ -24,38 +24,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
+use crate::digest::{chain_ids, sha256_digest};
 use crate::error::{Error, Result};
 use crate::gojson::{self, Doc, NodeKind, ObjectWriter};
-
-// ---------------------------------------------------------------------------
-// Hashing.
-
-/// `sha256:<hex>` of `bytes` (image IDs are this over the config bytes).
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// The ChainID of every prefix of `diff_ids` (image-service.md §2.1):
-/// `chain[0] = diff[0]`, `chain[n] = sha256(chain[n-1] + " " + diff[n])`.
-/// One entry per DiffID; empty for no DiffIDs.
-pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
-    for diff in diff_ids {
-        let next = match out.last() {
-            None => diff.clone(),
-            Some(prev) => sha256_digest(format!("{prev} {diff}").as_bytes()),
-        };
-        out.push(next);
-    }
-    out
-}
-
-/// The ChainID of the whole list (`ChainID([])` = `""`).
-pub fn chain_id(diff_ids: &[String]) -> String {
-    chain_ids(diff_ids).pop().unwrap_or_default()
-}
 
 // ---------------------------------------------------------------------------
 // Time.
@@ -877,7 +848,7 @@ impl ImageConfig {
         self.rootfs.as_ref().map_or(&[], |r| &r.diff_ids)
     }
 
-    /// ChainID of each DiffID prefix ([`chain_ids`] of [`Self::diff_ids`]).
+    /// ChainID of each DiffID prefix.
     pub fn chain_ids(&self) -> Vec<String> {
         chain_ids(self.diff_ids())
     }
@@ -910,7 +881,7 @@ impl ImageConfig {
 
 /// formats.md §A.4: the v1 layer directories of a `docker save` of the image
 /// `config`, bottom first: (v1 ID hex = directory name, bytes of the
-/// `<v1id>/json` file). `chain_ids` must be [`chain_ids`] of the config's
+/// `<v1id>/json` file). `chain_ids` must be the ChainIDs of the config's
 /// DiffIDs (one per layer); the result has one entry per chain ID.
 pub fn v1_layers(config: &ImageConfig, chain_ids: &[String]) -> Vec<(String, Vec<u8>)> {
     let zero_cc = ContainerConfig::default();
@@ -948,7 +919,7 @@ pub fn v1_layers(config: &ImageConfig, chain_ids: &[String]) -> Vec<(String, Vec
         }
         let mut id_input = Vec::new();
         gojson::write_sorted_object(&mut id_input, entries, true);
-        let v1_id = hex::encode(Sha256::digest(&id_input));
+        let v1_id = crate::digest::hex_part(&sha256_digest(&id_input)).to_string();
 
         // The written json: id, parent (hex), the fields, `os` of the image.
         let written = V1Image {
@@ -1554,11 +1525,9 @@ mod tests {
             assert_eq!(got[0], diffs[0], "case {name}");
             if !want.is_empty() {
                 assert_eq!(got, *want, "case {name}");
-                assert_eq!(chain_id(&diffs), want[want.len() - 1], "case {name}");
             }
         }
-        assert!(chain_ids(&[]).is_empty());
-        assert_eq!(chain_id(&[]), "");
+        assert!(chain_ids::<String>(&[]).is_empty());
     }
 
     #[test]

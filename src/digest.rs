@@ -5,24 +5,17 @@
 //! uncompressed layer stream) or a ChainID (see [`chain_id`]).
 
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 /// The DiffID of the canonical empty layer: a tar of 1024 zero bytes.
+/// (Commit treats a layer with this DiffID as empty.)
+#[allow(dead_code)]
 pub const EMPTY_LAYER_DIFF_ID: &str =
     "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// Whether `s` is a full `sha256:<64 lowercase hex>` digest.
-pub fn is_sha256_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 /// The 64 hex characters of a `sha256:` digest (the text itself if it has no prefix).
@@ -90,42 +83,6 @@ impl Write for Hasher {
     }
 }
 
-/// A reader that hashes everything read through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> HashingReader<R> {
-    /// Wrap `inner`.
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(),
-        }
-    }
-    /// Bytes read so far.
-    pub fn len(&self) -> u64 {
-        self.hasher.len()
-    }
-    /// Whether nothing was read.
-    pub fn is_empty(&self) -> bool {
-        self.hasher.is_empty()
-    }
-    /// The reader and the digest of what was read.
-    pub fn finish(self) -> (R, String) {
-        (self.inner, self.hasher.finish())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,22 +115,5 @@ mod tests {
             chains[3],
             "sha256:c59201b71c6c69affd30071385257b7723e92d25a426590cb41b8ef79d31f829"
         );
-    }
-
-    #[test]
-    fn hashing_reader_counts_and_hashes() {
-        let mut r = HashingReader::new(&b"hello"[..]);
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).unwrap();
-        assert_eq!(r.len(), 5);
-        let (_, d) = r.finish();
-        assert_eq!(d, sha256_digest(b"hello"));
-    }
-
-    #[test]
-    fn digest_shape() {
-        assert!(is_sha256_digest(EMPTY_LAYER_DIFF_ID));
-        assert!(!is_sha256_digest("sha256:ABC"));
-        assert!(!is_sha256_digest(&EMPTY_LAYER_DIFF_ID[7..]));
     }
 }

@@ -29,8 +29,7 @@ pub struct Actor {
 impl Actor {
     /// The current process's user, as the `strata` command.
     pub fn current_process(client: &str) -> Actor {
-        // SAFETY-free: getuid cannot fail.
-        let uid = unsafe_free_getuid();
+        let uid = process_uid();
         Actor {
             uid: Some(uid),
             user: std::env::var("USER").ok().filter(|u| !u.is_empty()),
@@ -54,8 +53,8 @@ impl Actor {
     }
 }
 
-fn unsafe_free_getuid() -> u32 {
-    // std exposes the uid through the metadata of /proc/self.
+/// The real uid of this process (the owner of `/proc/self`).
+fn process_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())

@@ -278,12 +278,14 @@ pub fn parse_until(value: &str, now_unix_nanos: i128, local_offset_secs: i32) ->
 /// fractions): nanoseconds within `i64`, or Go's exact error text
 /// (`time: invalid duration "x"`, `time: missing unit in duration "1"`,
 /// `time: unknown unit "d" in duration "1d"`).
+#[allow(dead_code)] // for `strata serve` and the events API
 pub fn parse_go_duration(s: &str) -> std::result::Result<i128, String> {
     gotime::parse_duration(s)
 }
 
 /// Docker's API boolean query value (`httputils.BoolValue`): `""`, `0`, `no`,
 /// `false`, `none` (case-insensitive, trimmed) are false; anything else is true.
+#[allow(dead_code)] // for `strata serve`: Docker's boolean query values
 pub fn query_bool(s: &str) -> bool {
     let s = go_to_lower(s.trim());
     !matches!(s.as_str(), "" | "0" | "no" | "false" | "none")

@@ -167,11 +167,6 @@ impl<'a> ObjectWriter<'a> {
         }
     }
 
-    /// Whether this builder escapes `<`, `>`, `&`.
-    pub fn html(&self) -> bool {
-        self.html
-    }
-
     /// Write the key (and the separator before it) and return the buffer so
     /// the caller writes exactly one JSON value next.
     pub fn key(&mut self, key: &str) -> &mut Vec<u8> {

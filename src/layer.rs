@@ -108,16 +108,15 @@ pub fn scan_tar<R: Read>(reader: R, what: &str) -> Result<(R, u64)> {
                     String::from_utf8_lossy(&path)
                 )));
             }
-            if entry.header().entry_type().is_hard_link() {
-                if let Some(target) = entry.link_name_bytes() {
-                    if escapes_root(&target) {
-                        return Err(Error::invalid(format!(
-                            "{what}: hardlink {:?} points outside of the layer root: {:?}",
-                            String::from_utf8_lossy(&path),
-                            String::from_utf8_lossy(&target)
-                        )));
-                    }
-                }
+            if entry.header().entry_type().is_hard_link()
+                && let Some(target) = entry.link_name_bytes()
+                && escapes_root(&target)
+            {
+                return Err(Error::invalid(format!(
+                    "{what}: hardlink {:?} points outside of the layer root: {:?}",
+                    String::from_utf8_lossy(&path),
+                    String::from_utf8_lossy(&target)
+                )));
             }
             size = size.saturating_add(entry.size());
         }

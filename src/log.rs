@@ -119,12 +119,23 @@ pub(crate) fn verify_chain<T: ReadableTable<u64, &'static [u8]>>(
             }));
         }
         if env.prev_hash != prev_hash {
-            // The previous event's bytes no longer hash to what this one recorded.
-            let seq = prev_bytes_hash_of.unwrap_or(key);
+            // Either the previous event's bytes changed, or this event's
+            // recorded prev_hash did. If this event's own hash still matches
+            // what its successor (or the head) recorded, the previous one changed.
+            let own = Envelope::hash_bytes(v.value());
+            let recorded_by_next = match events.get(key + 1)? {
+                Some(next) => Envelope::decode(next.value()).ok().map(|n| n.prev_hash),
+                None => Some(head.last_hash),
+            };
+            let seq = match prev_bytes_hash_of {
+                Some(prev) if recorded_by_next == Some(own) => prev,
+                _ => key,
+            };
             return Ok(Err(ChainBreak {
                 seq,
                 reason: format!(
-                    "event {seq} was altered: its hash no longer matches the one event {key} recorded"
+                    "event {seq} was altered: the hash chain breaks between events {} and {key}",
+                    key - 1
                 ),
             }));
         }

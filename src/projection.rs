@@ -28,7 +28,7 @@ use crate::config::ImageConfig;
 use crate::digest::{chain_id, chain_ids, sha256_digest};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventBody, ImageSource};
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -120,6 +120,9 @@ fn decode<'a, T: Deserialize<'a>>(table: &str, key: &str, bytes: &'a [u8]) -> Re
 fn edge(from: &str, to: &str) -> String {
     format!("{from}\0{to}")
 }
+
+/// Every row of every table, by table name: `(name, [(key, value)])`.
+pub type Dump = Vec<(&'static str, Vec<(String, Vec<u8>)>)>;
 
 /// The projection tables, open in a read or a write transaction.
 pub struct Tables<T> {
@@ -329,7 +332,7 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     }
 
     /// Every row of every table, for comparing two projections.
-    pub fn dump(&self) -> Result<Vec<(&'static str, Vec<(String, Vec<u8>)>)>> {
+    pub fn dump(&self) -> Result<Dump> {
         let tables = [
             &self.images,
             &self.configs,

@@ -371,7 +371,8 @@ impl PartialOrd for Reference {
 }
 
 /// Sorts references into the reference store's order (§7.6): byte-wise by
-/// canonical string.
+/// canonical string. (The store keeps them in this order by construction.)
+#[cfg(test)]
 pub fn sort_references(refs: &mut [Reference]) {
     refs.sort_by_cached_key(|r| r.canonical_string());
 }

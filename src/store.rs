@@ -14,7 +14,7 @@ use crate::content::ContentStore;
 use crate::error::{Error, Result};
 use crate::event::{Actor, Envelope, EventBody, FORMAT_VERSION};
 use crate::log::{self, ChainBreak, LogHead};
-use crate::projection::{self, ReadTables, WriteTables};
+use crate::projection::{self, Dump, ReadTables, WriteTables};
 use redb::{ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,8 +225,6 @@ impl Store {
         Ok(())
     }
 }
-
-type Dump = Vec<(&'static str, Vec<(String, Vec<u8>)>)>;
 
 /// Replay events `1..=to` into an in-memory database and dump its tables.
 fn replay_dump<T: ReadableTable<u64, &'static [u8]>>(events: &T, to: u64) -> Result<Dump> {

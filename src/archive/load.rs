@@ -91,6 +91,11 @@ impl Archive {
         for entry in entries {
             let mut entry = entry.map_err(invalid_tar)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if raw.starts_with('/') {
+                return Err(Error::invalid(format!(
+                    "archive entry {raw:?} has an absolute path"
+                )));
+            }
             let name = clean(&raw).ok_or_else(|| {
                 Error::invalid(format!("archive entry {raw:?} is outside of the archive"))
             })?;
@@ -103,7 +108,12 @@ impl Archive {
                     .link_name_bytes()
                     .map(|t| String::from_utf8_lossy(&t).into_owned())
                     .unwrap_or_default();
-                let joined = if kind.is_symlink() && !target.starts_with('/') {
+                if target.starts_with('/') {
+                    return Err(Error::invalid(format!(
+                        "archive entry {raw:?} links to the absolute path {target:?}"
+                    )));
+                }
+                let joined = if kind.is_symlink() {
                     match name.rfind('/') {
                         Some(i) => format!("{}/{}", &name[..i], target),
                         None => target.clone(),
@@ -215,6 +225,7 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
     let mut prepared = Vec::with_capacity(items.len());
     for item in &items {
         let config = archive.read_small(&item.config)?;
+        check_named_digest(&item.config, &config)?;
         let cfg = ImageConfig::from_json(&config)?;
         match cfg.os.as_str() {
             "" | "linux" => {}
@@ -307,13 +318,13 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
             tagged_last = !p.tags.is_empty();
             for r in &p.tags {
                 let key = r.canonical_string();
-                if let Some(old) = w.tables().resolve(&key)? {
-                    if &old != id {
-                        lines.push(format!(
-                            "The image {} already exists, renaming the old one with ID {old} to empty string",
-                            r.familiar_string()
-                        ));
-                    }
+                if let Some(old) = w.tables().resolve(&key)?
+                    && &old != id
+                {
+                    lines.push(format!(
+                        "The image {} already exists, renaming the old one with ID {old} to empty string",
+                        r.familiar_string()
+                    ));
                 }
                 lookup::add_tag(w, r, id, TagPath::Load)?;
                 lines.push(format!("Loaded image: {}", r.familiar_string()));
@@ -362,6 +373,27 @@ fn parents_first(prepared: &[PreparedImage], ids: &[String]) -> Vec<usize> {
         visit(i, prepared, &index, &mut state, &mut order);
     }
     order
+}
+
+/// A config stored under its digest's name (`<hex>.json`, `blobs/sha256/<hex>`)
+/// must hash to that name.
+fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let hex = base.strip_suffix(".json").unwrap_or(base);
+    let named = hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !named {
+        return Ok(());
+    }
+    let actual = crate::digest::sha256_digest(bytes);
+    if crate::digest::hex_part(&actual) != hex {
+        return Err(Error::invalid(format!(
+            "config {path:?} does not match its digest: its content hashes to {actual}"
+        )));
+    }
+    Ok(())
 }
 
 /// Register every layer of an image that the store does not have yet.

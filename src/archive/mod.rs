@@ -4,6 +4,5 @@ mod load;
 mod save;
 mod tar_writer;
 
-pub(crate) use load::register_layers;
 pub use load::{LoadReport, load};
 pub use save::save;

@@ -32,10 +32,10 @@ fn resolve(t: &ReadTables, names: &[String]) -> Result<Vec<Item>> {
                 items.len() - 1
             }
         };
-        if let Some(tag) = tag {
-            if !items[pos].tags.contains(&tag) {
-                items[pos].tags.push(tag);
-            }
+        if let Some(tag) = tag
+            && !items[pos].tags.contains(&tag)
+        {
+            items[pos].tags.push(tag);
         }
     };
     for name in names {
@@ -225,7 +225,7 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
 
     let mut w = TarWriter::new(out);
     let content = store.content();
-    let mut write_entry = |w: &mut TarWriter<_>, name: &str, e: &Entry, mtime: i64| -> Result<()> {
+    let write_entry = |w: &mut TarWriter<_>, name: &str, e: &Entry, mtime: i64| -> Result<()> {
         match e {
             Entry::Dir => w.dir(&format!("{name}/"), mtime),
             Entry::Bytes(b) => w.file(name, mtime, b.len() as u64, &b[..]),

@@ -356,19 +356,19 @@ pub(crate) fn create_image_in(
         .as_ref()
         .map(|r| r.diff_ids.clone())
         .unwrap_or_default();
-    if let Some(top) = crate::digest::chain_ids(&diff_ids).last() {
-        if w.tables().layer(top)?.is_none() {
-            return Err(Error::invalid(format!(
-                "failed to get layer {top}: layer does not exist"
-            )));
-        }
+    if let Some(top) = crate::digest::chain_ids(&diff_ids).last()
+        && w.tables().layer(top)?.is_none()
+    {
+        return Err(Error::invalid(format!(
+            "failed to get layer {top}: layer does not exist"
+        )));
     }
-    if let Some(p) = parent {
-        if !w.tables().has_image(p)? {
-            return Err(Error::invalid(format!(
-                "failed to set parent {p}: unknown parent image ID {p}"
-            )));
-        }
+    if let Some(p) = parent
+        && !w.tables().has_image(p)?
+    {
+        return Err(Error::invalid(format!(
+            "failed to set parent {p}: unknown parent image ID {p}"
+        )));
     }
     w.emit(EventBody::ImageCreated {
         config,

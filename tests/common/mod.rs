@@ -1,5 +1,7 @@
-//! Shared helpers for the integration tests.
 #![allow(dead_code)]
+//! Shared helpers for the integration tests.
+
+pub mod builder;
 
 use std::path::PathBuf;
 
