@@ -48,6 +48,7 @@ mod log;
 mod pathmatch;
 mod projection;
 mod reference;
+pub mod server;
 mod service;
 mod store;
 

@@ -4,8 +4,10 @@
 //! docker.io): tables, `Loaded image:` lines, `Untagged:`/`Deleted:` lines,
 //! and errors worded as the docker CLI words them.
 
+mod import;
 mod jsonfmt;
 mod render;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -36,6 +38,19 @@ enum Command {
         /// Suppress the load output.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Import the contents from a tarball to create a filesystem image.
+    Import {
+        /// Set commit message for imported image.
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Apply Dockerfile instruction to the created image.
+        #[arg(short, long = "change")]
+        change: Vec<String>,
+        /// File (or `-` for STDIN).
+        file: String,
+        /// REPOSITORY[:TAG]
+        reference: Option<String>,
     },
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save {
@@ -75,6 +90,12 @@ enum Command {
     Container {
         #[command(subcommand)]
         command: ContainerCommand,
+    },
+    /// Serve the Docker Engine API's image routes on a unix socket.
+    Serve {
+        /// The socket to listen on (default: <root>/strata.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Read and verify the audit log.
     Audit {
@@ -218,7 +239,7 @@ fn default_root() -> PathBuf {
 }
 
 /// A failure the CLI prints and exits 1 for.
-struct Failure(String);
+pub(crate) struct Failure(pub(crate) String);
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
@@ -271,6 +292,12 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
         Command::Quickstart => quickstart(&svc, &mut out, &root).await,
         Command::Load { input, quiet } => load(&svc, &mut out, input, quiet).await,
         Command::Save { output, images } => save(&svc, output, images).await,
+        Command::Import {
+            message,
+            change,
+            file,
+            reference,
+        } => import::run(&svc, &mut out, message, change, file, reference).await,
         Command::Images(a)
         | Command::Image {
             command: ImageCommand::Ls(a),
@@ -296,6 +323,10 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
         } => prune(&svc, &mut out, all, force, filter).await,
         Command::Container { command } => container(&svc, &mut out, command).await,
         Command::Audit { command } => audit(&svc, &mut out, command),
+        Command::Serve { socket } => {
+            let socket = socket.unwrap_or_else(|| root.join("strata.sock"));
+            serve::run(svc, socket).await
+        }
     }
 }
 

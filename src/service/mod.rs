@@ -5,6 +5,7 @@
 
 mod containers;
 mod delete;
+mod import;
 mod inspect;
 mod list;
 pub(crate) mod lookup;
