@@ -30,6 +30,43 @@ impl ContentStore {
         Ok(cs)
     }
 
+    /// The content store under `root`, without creating anything (read-only use).
+    pub fn at(root: &Path) -> ContentStore {
+        ContentStore {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Put the blob `digest` into `other` (a hard link when both are on one
+    /// filesystem, else a copy), durably.
+    pub fn link_into(&self, other: &ContentStore, digest: &str) -> Result<()> {
+        let dest = other.path(digest);
+        if dest.is_file() {
+            return Ok(());
+        }
+        let src = self.path(digest);
+        if fs::hard_link(&src, &dest).is_err() {
+            let mut w = other.ingest()?;
+            io::copy(&mut self.open_blob(digest)?, &mut w)?;
+            let (got, _) = w.commit()?;
+            if got != digest {
+                return Err(Error::corrupt(format!(
+                    "blob {digest} is damaged: its content hashes to {got}"
+                )));
+            }
+        }
+        File::open(other.blob_dir())?.sync_all()?;
+        Ok(())
+    }
+
+    /// Re-hash a blob; `Ok(None)` when it matches its name, else what it hashes to.
+    pub fn check(&self, digest: &str) -> Result<Option<String>> {
+        let mut h = Hasher::new();
+        io::copy(&mut self.open_blob(digest)?, &mut h)?;
+        let got = h.finish();
+        Ok((got != digest).then_some(got))
+    }
+
     fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }

@@ -99,6 +99,7 @@ pub enum EventBody {
     /// An image was created from these exact config bytes.
     ImageCreated {
         /// The config bytes; the image ID is their sha256.
+        #[serde(with = "config_bytes")]
         config: Vec<u8>,
         /// Parent image ID (metadata, not part of the config).
         parent: Option<String>,
@@ -164,6 +165,51 @@ impl EventBody {
             EventBody::ContainerRemoved { .. } => "container-removed",
             EventBody::ImageParentSet { .. } => "image-parent-set",
         }
+    }
+}
+
+/// Config bytes: raw bytes in postcard (the same wire format as a plain
+/// `Vec<u8>`), readable text in JSON exports (`hex:` + hex when the bytes
+/// are not UTF-8, which a JSON object never starts with).
+mod config_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return s.serialize_bytes(v);
+        }
+        match std::str::from_utf8(v) {
+            Ok(text) if !text.starts_with("hex:") => s.serialize_str(text),
+            _ => s.serialize_str(&format!("hex:{}", hex::encode(v))),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if !d.is_human_readable() {
+            return serde_bytes_buf(d);
+        }
+        let s = String::deserialize(d)?;
+        match s.strip_prefix("hex:") {
+            Some(h) => hex::decode(h).map_err(serde::de::Error::custom),
+            None => Ok(s.into_bytes()),
+        }
+    }
+
+    fn serde_bytes_buf<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_byte_buf(V)
     }
 }
 
@@ -243,6 +289,36 @@ mod tests {
         let e = sample();
         let bytes = e.encode().unwrap();
         assert_eq!(Envelope::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn config_bytes_keep_plain_vec_wire_format() {
+        #[derive(serde::Serialize)]
+        struct Plain(u8, Vec<u8>);
+        let body = EventBody::ImageCreated {
+            config: b"{\"a\":1}".to_vec(),
+            parent: None,
+            source: ImageSource::Load,
+        };
+        let ours = postcard::to_allocvec(&body).unwrap();
+        // variant index 2, then the bytes as a length-prefixed sequence.
+        let plain = postcard::to_allocvec(&Plain(2, b"{\"a\":1}".to_vec())).unwrap();
+        assert_eq!(&ours[..plain.len()], &plain[..]);
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ImageCreated":{"config":"{\"a\":1}","parent":null,"source":"Load"}}"#
+        );
+        let back: EventBody = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, body);
+        let binary = EventBody::ImageCreated {
+            config: vec![0xff, 0],
+            parent: None,
+            source: ImageSource::Load,
+        };
+        let json = serde_json::to_string(&binary).unwrap();
+        assert!(json.contains("\"hex:ff00\""), "{json}");
+        assert_eq!(serde_json::from_str::<EventBody>(&json).unwrap(), binary);
     }
 
     #[test]

@@ -20,14 +20,36 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// redb settings shared by writers and read-only openers: one writing
+/// process, any number of readers that follow its commits.
+fn builder() -> redb::Builder {
+    let mut b = redb::Builder::new();
+    b.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+    b
+}
+
 /// The on-disk schema version this strata writes.
 pub const SCHEMA_VERSION: u64 = 1;
 const SCHEMA_KEY: &str = "schema_version";
 
+enum Db {
+    ReadWrite(redb::Database),
+    ReadOnly(redb::ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        Ok(match self {
+            Db::ReadWrite(db) => db.begin_read()?,
+            Db::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+}
+
 /// An open store.
 pub struct Store {
     root: PathBuf,
-    db: redb::Database,
+    db: Db,
     content: ContentStore,
     poisoned: AtomicBool,
     events: tokio::sync::broadcast::Sender<Envelope>,
@@ -59,7 +81,7 @@ impl Store {
             .map_err(|e| Error::from(e).context(format!("creating store {}", root.display())))?;
         let content = ContentStore::open(&root)?;
         let db_path = root.join("strata.redb");
-        let db = redb::Database::create(&db_path).map_err(|e| match e {
+        let db = builder().create(&db_path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
                 crate::ErrorKind::Unavailable,
                 format!(
@@ -72,7 +94,7 @@ impl Store {
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let store = Store {
             root,
-            db,
+            db: Db::ReadWrite(db),
             content,
             poisoned: AtomicBool::new(false),
             events,
@@ -81,8 +103,39 @@ impl Store {
         Ok(store)
     }
 
+    /// Open an existing store read-only. Works while another process
+    /// (`strata serve`) has it open for writing, and sees its commits.
+    pub fn open_read_only(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        let db_path = root.join("strata.redb");
+        if !db_path.is_file() {
+            return Err(Error::not_found(format!("no store at {}", root.display())));
+        }
+        let db = builder().open_read_only(&db_path).map_err(|e| {
+            Error::from(e).context(format!("opening {} read-only", db_path.display()))
+        })?;
+        let (events, _) = tokio::sync::broadcast::channel(16);
+        Ok(Store {
+            content: ContentStore::at(&root),
+            root,
+            db: Db::ReadOnly(db),
+            poisoned: AtomicBool::new(false),
+            events,
+        })
+    }
+
+    fn rw(&self) -> Result<&redb::Database> {
+        match &self.db {
+            Db::ReadWrite(db) => Ok(db),
+            Db::ReadOnly(_) => Err(Error::new(
+                crate::ErrorKind::Unavailable,
+                "the store is open read-only",
+            )),
+        }
+    }
+
     fn init_schema(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.rw()?.begin_write()?;
         {
             let mut meta = txn.open_table(log::META)?;
             let current = meta
@@ -143,7 +196,7 @@ impl Store {
                 "the store refuses writes after a failed commit; reopen it",
             ));
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.rw()?.begin_write()?;
         let (result, appended) = {
             let meta = txn.open_table(log::META)?;
             let head = log::read_head(&meta)?;
@@ -211,7 +264,7 @@ impl Store {
     /// Overwrite the raw bytes of event `seq` (tests of tamper detection only).
     #[doc(hidden)]
     pub fn tamper_with_event(&self, seq: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.rw()?.begin_write()?;
         {
             let mut events = txn.open_table(log::EVENTS)?;
             let mut bytes = events
@@ -223,6 +276,74 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Time travel: make a new store in `dir` holding events `1..=to` of
+    /// this one, verbatim (same bytes, same hash chain), their projection,
+    /// and the layer blobs it names (hard-linked when possible).
+    pub fn replay_into(&self, dir: &Path, to: u64) -> Result<Store> {
+        let target = Store::open(dir)?;
+        if target.head()? != LogHead::EMPTY {
+            return Err(Error::invalid(format!(
+                "{} already holds a store with events; replay needs an empty directory",
+                dir.display()
+            )));
+        }
+        let src = self.db.begin_read()?;
+        let src_events = src.open_table(log::EVENTS)?;
+        let txn = target.rw()?.begin_write()?;
+        {
+            let mut tables = WriteTables::open_write(&txn)?;
+            let mut events = txn.open_table(log::EVENTS)?;
+            let mut meta = txn.open_table(log::META)?;
+            let mut head = LogHead::EMPTY;
+            for item in src_events.range(1..=to)? {
+                let (k, v) = item?;
+                let env = Envelope::decode(v.value())
+                    .map_err(|e| e.context(format!("event {}", k.value())))?;
+                events.insert(k.value(), v.value())?;
+                projection::apply(&mut tables, &env)?;
+                head = LogHead {
+                    next_seq: env.seq + 1,
+                    last_hash: Envelope::hash_bytes(v.value()),
+                };
+            }
+            log::write_head(&mut meta, &head)?;
+            for (_, layer) in tables.layers()? {
+                self.content.link_into(&target.content, &layer.diff_id)?;
+            }
+        }
+        txn.commit()?;
+        Ok(target)
+    }
+
+    /// Append `events` (time, actor, body) to an empty store in one
+    /// transaction, re-validated by `apply` and re-chained. Every layer blob
+    /// an event names must already be in this store's content store.
+    pub fn import_events(&self, events: Vec<(i64, Actor, EventBody)>) -> Result<u64> {
+        if self.head()? != LogHead::EMPTY {
+            return Err(Error::invalid("import needs an empty store"));
+        }
+        let n = events.len() as u64;
+        let anyone = Actor::default();
+        self.write(&anyone, |w| {
+            for (i, (time, actor, body)) in events.into_iter().enumerate() {
+                if let EventBody::LayerRegistered { diff_id, .. } = &body
+                    && !self.content.contains(diff_id)
+                {
+                    return Err(Error::invalid(format!(
+                        "event {}: layer blob {diff_id} is not in the store",
+                        i + 1
+                    )));
+                }
+                w.emit_as(body, time, actor)
+                    .map_err(|e| e.context(format!("event {}", i + 1)))?;
+            }
+            Ok(())
+        })?;
+        Ok(n)
     }
 }
 
@@ -299,11 +420,17 @@ impl<'txn> Writer<'txn> {
 
     /// Append `body` to the log and apply it to the tables.
     pub fn emit(&mut self, body: EventBody) -> Result<()> {
+        let (time, actor) = (self.time, self.actor.clone());
+        self.emit_as(body, time, actor)
+    }
+
+    /// [`Writer::emit`] with a given time and actor (importing a log).
+    fn emit_as(&mut self, body: EventBody, time_unix_nanos: i64, actor: Actor) -> Result<()> {
         let env = Envelope {
             version: FORMAT_VERSION,
             seq: self.head.next_seq,
-            time_unix_nanos: self.time,
-            actor: self.actor.clone(),
+            time_unix_nanos,
+            actor,
             prev_hash: self.head.last_hash,
             body,
         };

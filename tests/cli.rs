@@ -55,7 +55,7 @@ fn quickstart_loads_lists_and_verifies() {
         out.contains("dev/chain    1         17d9e0c043f9   "),
         "{out}"
     );
-    assert!(out.contains("ok: 5 events, hash chain intact"), "{out}");
+    assert!(out.contains("audit: 5 events, hash chain intact"), "{out}");
 }
 
 #[test]

@@ -218,14 +218,74 @@ enum ContainerCommand {
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Print the events: sequence, time, actor, what happened.
+    /// Print the events: sequence, time, actor, kind, image, subject.
     Log {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// Only events about this image (ID or ID prefix).
+        #[arg(long)]
+        image: Option<String>,
+        /// Only events about this reference (`busybox`, `foo:1`).
+        #[arg(long)]
+        reference: Option<String>,
+        /// Only events whose actor contains this text (user, uid, client).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only events of this kind (e.g. reference-removed).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events at or after this time (RFC 3339 or unix seconds).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events at or before this time (RFC 3339 or unix seconds).
+        #[arg(long)]
+        until: Option<String>,
+        /// Smallest sequence number.
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Largest sequence number.
+        #[arg(long)]
+        to_seq: Option<u64>,
     },
-    /// Check the hash chain and that the tables equal a fresh replay of the log.
+    /// Check the hash chain, that the tables equal a fresh replay of the log,
+    /// and that every layer blob exists with the right digest.
     Verify,
+    /// Every event that touched a reference or an image, with actor and time.
+    Blame {
+        /// Reference, image ID or ID prefix.
+        name: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new store holding the state as it was at an earlier point.
+    Replay {
+        /// Replay up to and including this sequence number.
+        #[arg(long, conflicts_with = "at")]
+        to: Option<u64>,
+        /// Replay every event committed at or before this time.
+        #[arg(long)]
+        at: Option<String>,
+        /// Directory of the new store (must not hold a store yet).
+        #[arg(long)]
+        into: PathBuf,
+    },
+    /// Write the log as JSON lines.
+    Export {
+        /// Write to a file instead of STDOUT.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Append an exported log to an empty store (re-validated, re-chained).
+    Import {
+        /// Read from a file instead of STDIN.
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Take layer blobs from this store directory.
+        #[arg(long)]
+        blobs_from: Option<PathBuf>,
+    },
 }
 
 fn default_root() -> PathBuf {
@@ -284,6 +344,9 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
+    if let Command::Audit { command } = cli.command {
+        return audit(&root, &mut std::io::stdout().lock(), command);
+    }
     let svc = ImageService::open(&root)
         .map_err(|e| Failure(format!("strata: {}", e.message())))?
         .with_actor(Actor::current_process("strata-cli"));
@@ -322,7 +385,7 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             command: ImageCommand::Prune { all, force, filter },
         } => prune(&svc, &mut out, all, force, filter).await,
         Command::Container { command } => container(&svc, &mut out, command).await,
-        Command::Audit { command } => audit(&svc, &mut out, command),
+        Command::Audit { .. } => Ok(()),
         Command::Serve { socket } => {
             let socket = socket.unwrap_or_else(|| root.join("strata.sock"));
             serve::run(svc, socket).await
@@ -359,7 +422,14 @@ async fn quickstart(
     )
     .await?;
     writeln!(out)?;
-    audit(svc, out, AuditCommand::Verify)
+    match strata::audit::verify(svc.store())? {
+        Ok(n) => writeln!(
+            out,
+            "audit: {n} events, hash chain intact, tables equal a replay of the log"
+        )?,
+        Err(problem) => return Err(Failure(format!("audit verify failed: {problem}"))),
+    }
+    Ok(())
 }
 
 async fn load(
@@ -677,34 +747,139 @@ async fn container(
     Ok(())
 }
 
-fn audit(svc: &ImageService, out: &mut impl Write, cmd: AuditCommand) -> Result<(), Failure> {
-    let store = svc.store();
-    match cmd {
-        AuditCommand::Log { json } => {
-            let head = store.head()?;
-            for env in store.events(1, head.next_seq.saturating_sub(1))? {
-                let record = strata::audit::Record::from(&env);
-                if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&record).map_err(|e| Failure(e.to_string()))?
-                    )?;
-                } else {
-                    writeln!(out, "{}", record.line())?;
-                }
-            }
-            Ok(())
+/// Open the store for an audit command: read-only when a server holds it
+/// (or the command only reads).
+fn audit_store(root: &std::path::Path, writes: bool) -> Result<strata::Store, Failure> {
+    let opened = if writes {
+        strata::Store::open(root)
+    } else {
+        match strata::Store::open(root) {
+            Err(e) if e.kind() == ErrorKind::Unavailable => strata::Store::open_read_only(root),
+            other => other,
         }
-        AuditCommand::Verify => match strata::audit::verify(store)? {
+    };
+    opened.map_err(|e| Failure(format!("strata: {}", e.message())))
+}
+
+fn print_records(
+    out: &mut impl Write,
+    records: &[strata::audit::Record],
+    json: bool,
+) -> Result<(), Failure> {
+    for r in records {
+        if json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(r).map_err(|e| Failure(e.to_string()))?
+            )?;
+        } else {
+            writeln!(out, "{}", r.line())?;
+        }
+    }
+    Ok(())
+}
+
+fn time_arg(s: Option<String>) -> Result<Option<i64>, Failure> {
+    s.map(|t| strata::audit::parse_time(&t))
+        .transpose()
+        .map_err(|e| Failure(e.message().to_string()))
+}
+
+fn audit(root: &std::path::Path, out: &mut impl Write, cmd: AuditCommand) -> Result<(), Failure> {
+    let writes = matches!(cmd, AuditCommand::Import { .. });
+    let store = audit_store(root, writes)?;
+    match cmd {
+        AuditCommand::Log {
+            json,
+            image,
+            reference,
+            actor,
+            kind,
+            since,
+            until,
+            from_seq,
+            to_seq,
+        } => {
+            let q = strata::audit::LogQuery {
+                image,
+                reference,
+                actor,
+                kind,
+                since: time_arg(since)?,
+                until: time_arg(until)?,
+                from_seq,
+                to_seq,
+            };
+            let records = strata::audit::query(&store, &q)?;
+            print_records(out, &records, json)
+        }
+        AuditCommand::Blame { name, json } => {
+            let records = strata::audit::blame(&store, &name)?;
+            print_records(out, &records, json)
+        }
+        AuditCommand::Verify => match strata::audit::verify(&store)? {
             Ok(n) => {
                 writeln!(
                     out,
-                    "ok: {n} events, hash chain intact, tables equal a replay of the log"
+                    "ok: {n} events, hash chain intact, tables equal a replay of the log, blobs intact"
                 )?;
                 Ok(())
             }
             Err(problem) => Err(Failure(format!("audit verify failed: {problem}"))),
         },
+        AuditCommand::Replay { to, at, into } => {
+            let last = store.head()?.next_seq.saturating_sub(1);
+            let to = match (to, at) {
+                (Some(seq), _) => seq.min(last),
+                (None, Some(at)) => {
+                    let at = strata::audit::parse_time(&at)
+                        .map_err(|e| Failure(e.message().to_string()))?;
+                    let q = strata::audit::LogQuery {
+                        until: Some(at),
+                        ..Default::default()
+                    };
+                    strata::audit::query(&store, &q)?
+                        .last()
+                        .map(|r| r.seq)
+                        .unwrap_or(0)
+                }
+                (None, None) => last,
+            };
+            store.replay_into(&into, to)?;
+            writeln!(out, "replayed events 1..={to} into {}", into.display())?;
+            Ok(())
+        }
+        AuditCommand::Export { output } => {
+            let n = match output {
+                Some(p) => {
+                    let f = std::fs::File::create(&p)?;
+                    strata::audit::export(&store, std::io::BufWriter::new(f))?
+                }
+                None => strata::audit::export(
+                    &store,
+                    std::io::BufWriter::new(std::io::stdout().lock()),
+                )?,
+            };
+            eprintln!("exported {n} events");
+            Ok(())
+        }
+        AuditCommand::Import { input, blobs_from } => {
+            let n = match input {
+                Some(p) => {
+                    let f = std::fs::File::open(&p)?;
+                    strata::audit::import(
+                        &store,
+                        std::io::BufReader::new(f),
+                        blobs_from.as_deref(),
+                    )?
+                }
+                None => {
+                    strata::audit::import(&store, std::io::stdin().lock(), blobs_from.as_deref())?
+                }
+            };
+            writeln!(out, "imported {n} events")?;
+            Ok(())
+        }
     }
 }
