@@ -45,6 +45,8 @@ mod gojson;
 mod gotime;
 mod layer;
 mod log;
+#[path = "../migrations/mod.rs"]
+mod migrations;
 mod pathmatch;
 mod projection;
 mod reference;

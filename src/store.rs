@@ -147,9 +147,18 @@ impl Store {
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) if v < SCHEMA_VERSION => {
+                    let to = crate::migrations::migrate(
+                        &txn,
+                        v,
+                        SCHEMA_VERSION,
+                        crate::migrations::STEPS,
+                    )?;
+                    meta.insert(SCHEMA_KEY, to.to_le_bytes().as_slice())?;
+                }
                 Some(v) => {
                     return Err(Error::corrupt(format!(
-                        "store schema version {v} is not supported by this strata (it reads {SCHEMA_VERSION})"
+                        "store schema version {v} is newer than this strata reads ({SCHEMA_VERSION}); upgrade strata"
                     )));
                 }
             }
