@@ -9,6 +9,7 @@
 
 use crate::digest::{Hasher, hex_part};
 use crate::error::{Error, Result};
+use crate::lease::{INGEST_LEASE, Lease, Leases};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug)]
 pub struct ContentStore {
     root: PathBuf,
+    leases: Leases,
 }
 
 impl ContentStore {
@@ -24,6 +26,7 @@ impl ContentStore {
     pub fn open(root: &Path) -> Result<ContentStore> {
         let cs = ContentStore {
             root: root.to_path_buf(),
+            leases: Leases::default(),
         };
         fs::create_dir_all(cs.blob_dir())?;
         fs::create_dir_all(cs.ingest_dir())?;
@@ -34,7 +37,26 @@ impl ContentStore {
     pub fn at(root: &Path) -> ContentStore {
         ContentStore {
             root: root.to_path_buf(),
+            leases: Leases::default(),
         }
+    }
+
+    /// A lease: blobs it protects survive gc until it is dropped (or, after
+    /// [`Lease::expire_after`], until it expires).
+    pub fn lease(&self) -> Lease {
+        self.leases.acquire()
+    }
+
+    pub(crate) fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
+        self.blob_dir()
+    }
+
+    pub(crate) fn ingest_root(&self) -> PathBuf {
+        self.ingest_dir()
     }
 
     /// Put the blob `digest` into `other` (a hard link when both are on one
@@ -96,23 +118,37 @@ impl ContentStore {
         })
     }
 
-    /// Start writing a new blob.
+    /// Start writing a new blob. Its file, and once committed the blob,
+    /// are leased (for [`INGEST_LEASE`] after the commit).
     pub fn ingest(&self) -> Result<Ingest> {
-        let tmp = tempfile::Builder::new()
-            .prefix("ingest-")
-            .tempfile_in(self.ingest_dir())?;
+        let lease = self.lease();
+        let tmp = lease.create_tracked(
+            || {
+                tempfile::Builder::new()
+                    .prefix("ingest-")
+                    .tempfile_in(self.ingest_dir())
+            },
+            |f| f.path().to_path_buf(),
+        )?;
         Ok(Ingest {
             file: Some(tmp),
             hasher: Hasher::new(),
             blob_dir: self.blob_dir(),
+            lease: Some(lease),
         })
     }
 
-    /// A scratch file in the ingest directory (removed when dropped).
-    pub fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
-        Ok(tempfile::Builder::new()
-            .prefix("staging-")
-            .tempfile_in(self.ingest_dir())?)
+    /// A scratch file in the ingest directory (removed when dropped),
+    /// protected from gc by `lease`.
+    pub fn staging_file(&self, lease: &Lease) -> Result<tempfile::NamedTempFile> {
+        Ok(lease.create_tracked(
+            || {
+                tempfile::Builder::new()
+                    .prefix("staging-")
+                    .tempfile_in(self.ingest_dir())
+            },
+            |f| f.path().to_path_buf(),
+        )?)
     }
 
     /// Every blob digest present, sorted.
@@ -134,6 +170,7 @@ pub struct Ingest {
     file: Option<tempfile::NamedTempFile>,
     hasher: Hasher,
     blob_dir: PathBuf,
+    lease: Option<Lease>,
 }
 
 impl Ingest {
@@ -158,8 +195,20 @@ impl Ingest {
             .ok_or_else(|| Error::internal("ingest already committed"))?;
         tmp.as_file().sync_all()?;
         let dest = self.blob_dir.join(hex_part(&digest));
-        tmp.persist(&dest).map_err(|e| Error::from(e.error))?;
+        let lease = self
+            .lease
+            .take()
+            .ok_or_else(|| Error::internal("ingest already committed"))?;
+        {
+            // Protect, then rename, under the lock gc sweeps with.
+            let leases = lease.registry().clone();
+            let mut r = leases.lock();
+            lease.protect_locked(&mut r, &digest);
+            lease.untrack_file_locked(&mut r, &tmp.path().to_path_buf());
+            tmp.persist(&dest).map_err(|e| Error::from(e.error))?;
+        }
         File::open(&self.blob_dir)?.sync_all()?;
+        lease.expire_after(INGEST_LEASE);
         Ok((digest, size))
     }
 }

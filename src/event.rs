@@ -149,6 +149,13 @@ pub enum EventBody {
         /// The new parent image ID.
         parent: String,
     },
+    /// Garbage collection removed these blobs (and orphan ingest files).
+    BlobsCollected {
+        /// Blob digests removed.
+        blobs: Vec<String>,
+        /// Bytes reclaimed in all.
+        bytes: u64,
+    },
 }
 
 impl EventBody {
@@ -164,6 +171,7 @@ impl EventBody {
             EventBody::ContainerCreated { .. } => "container-created",
             EventBody::ContainerRemoved { .. } => "container-removed",
             EventBody::ImageParentSet { .. } => "image-parent-set",
+            EventBody::BlobsCollected { .. } => "blobs-collected",
         }
     }
 }

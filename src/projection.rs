@@ -532,6 +532,17 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
             row.parent = Some(parent.clone());
             put(&mut t.images, id, &row)?;
         }
+        EventBody::BlobsCollected { blobs, .. } => {
+            // Blobs are not in the tables; a collected blob must not be one they name.
+            for (chain, layer) in t.layers()? {
+                if blobs.contains(&layer.diff_id) {
+                    return Err(bad(format!(
+                        "collected blob {} of layer {chain}",
+                        layer.diff_id
+                    )));
+                }
+            }
+        }
         EventBody::ContainerRemoved { id } => {
             let row = t
                 .container(id)?

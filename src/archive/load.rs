@@ -14,6 +14,7 @@ use crate::digest::chain_ids;
 use crate::error::{Error, Result};
 use crate::event::{EventBody, ImageSource};
 use crate::layer::{self, IngestedLayer, escapes_root};
+use crate::lease::Lease;
 use crate::reference::Reference;
 use crate::service::lookup::{self, TagPath};
 use crate::store::{Store, Writer};
@@ -83,7 +84,7 @@ struct Archive {
 }
 
 impl Archive {
-    fn read(content: &ContentStore, input: impl Read) -> Result<Archive> {
+    fn read(content: &ContentStore, lease: &Lease, input: impl Read) -> Result<Archive> {
         let plain = layer::decompressed(input)?;
         let mut tar = tar::Archive::new(plain);
         let mut nodes = HashMap::new();
@@ -143,7 +144,7 @@ impl Archive {
                     .map_err(|e| Error::invalid(format!("archive entry {raw:?}: {e}")))?;
                 Staged::Memory(buf)
             } else {
-                let mut tmp = content.staging_file()?;
+                let mut tmp = content.staging_file(lease)?;
                 std::io::copy(&mut entry, &mut tmp)
                     .map_err(|e| Error::invalid(format!("archive entry {raw:?}: {e}")))?;
                 tmp.flush()?;
@@ -211,7 +212,8 @@ struct PreparedImage {
 /// Load a docker-archive from `input` into `store` as one write.
 pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Result<LoadReport> {
     let content = store.content();
-    let archive = Archive::read(content, input)?;
+    let lease = content.lease();
+    let archive = Archive::read(content, &lease, input)?;
     if !archive.nodes.contains_key("manifest.json") {
         return Err(Error::invalid(
             "archive has no manifest.json: legacy (v1) archives are not supported",

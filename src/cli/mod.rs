@@ -91,6 +91,12 @@ enum Command {
         #[command(subcommand)]
         command: ContainerCommand,
     },
+    /// Remove blobs nothing references and files left by interrupted work.
+    Gc {
+        /// Report what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Serve the Docker Engine API's image routes on a unix socket.
     Serve {
         /// The socket to listen on (default: <root>/strata.sock).
@@ -386,6 +392,27 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
         } => prune(&svc, &mut out, all, force, filter).await,
         Command::Container { command } => container(&svc, &mut out, command).await,
         Command::Audit { .. } => Ok(()),
+        Command::Gc { dry_run } => {
+            let r = svc.gc(dry_run).await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            writeln!(
+                out,
+                "unreferenced blobs: {} {verb} ({} bytes)",
+                r.unreferenced.count, r.unreferenced.bytes
+            )?;
+            writeln!(
+                out,
+                "expired leases: {} {verb} ({} bytes)",
+                r.expired_lease.count, r.expired_lease.bytes
+            )?;
+            writeln!(
+                out,
+                "orphan ingest files: {} {verb} ({} bytes)",
+                r.orphan_ingest.count, r.orphan_ingest.bytes
+            )?;
+            writeln!(out, "total: {} bytes", r.total_bytes())?;
+            Ok(())
+        }
         Command::Serve { socket } => {
             let socket = socket.unwrap_or_else(|| root.join("strata.sock"));
             serve::run(svc, socket).await

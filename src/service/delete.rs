@@ -82,15 +82,16 @@ impl<'a, 'w> Deleter<'a, 'w> {
         let mut refs = self.refs(&id)?;
         if !is_image_id_prefix(&id, name) {
             // Reference branch.
-            if !force && is_single_reference(&refs) {
-                if let Some(c) = self.containers_using(&id)?.first() {
-                    return Err(Error::conflict(format!(
-                        "conflict: unable to remove repository reference {} (must force) - container {} is using its referenced image {}",
-                        go_quote(name),
-                        truncate_id(&c.id),
-                        truncate_id(&id)
-                    )));
-                }
+            if !force
+                && is_single_reference(&refs)
+                && let Some(c) = self.containers_using(&id)?.first()
+            {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to remove repository reference {} (must force) - container {} is using its referenced image {}",
+                    go_quote(name),
+                    truncate_id(&c.id),
+                    truncate_id(&id)
+                )));
             }
             let parsed = Reference::parse_normalized_named(name)
                 .map_err(|e| Error::invalid(e.message()))?
@@ -261,10 +262,10 @@ impl<'a, 'w> Deleter<'a, 'w> {
             if refs.is_empty() && has_children {
                 continue;
             }
-            if let Some(u) = until {
-                if row.created_unix_nanos > u {
-                    continue;
-                }
+            if let Some(u) = until
+                && row.created_unix_nanos > u
+            {
+                continue;
             }
             if row.has_runtime_config {
                 let labels = row.labels.as_ref();

@@ -36,15 +36,15 @@ pub(crate) fn get_image<T: ReadableTable<&'static str, &'static [u8]>>(
             None => Err(Error::not_found(format!("No such image: {d}"))),
         },
         AnyReference::Named(r) => {
-            if let Some(id) = t.resolve(&store_key(&r).canonical_string())? {
-                if let Some(row) = t.image(&id)? {
-                    return Ok(Found { id, row });
-                }
+            if let Some(id) = t.resolve(&store_key(&r).canonical_string())?
+                && let Some(row) = t.image(&id)?
+            {
+                return Ok(Found { id, row });
             }
-            if let Some(id) = search_id_prefix(t, input)? {
-                if let Some(row) = t.image(&id)? {
-                    return Ok(Found { id, row });
-                }
+            if let Some(id) = search_id_prefix(t, input)?
+                && let Some(row) = t.image(&id)?
+            {
+                return Ok(Found { id, row });
             }
             Err(Error::not_found(format!(
                 "No such image: {}",

@@ -326,6 +326,12 @@ impl ImageService {
             .await
     }
 
+    /// Garbage-collect unreferenced blobs and orphan ingest files (see [`crate::gc`]).
+    pub async fn gc(&self, dry_run: bool) -> Result<crate::gc::GcReport> {
+        self.blocking(move |s| crate::gc::collect(s.store(), &s.actor, dry_run))
+            .await
+    }
+
     /// `CreateImage(config, parent)`: store `config` verbatim as an image
     /// (image-service.md §5.5); idempotent for an existing ID.
     pub async fn create_image(&self, config: Vec<u8>, parent: Option<&str>) -> Result<String> {
