@@ -41,6 +41,7 @@ mod digest;
 mod error;
 mod event;
 mod filters;
+pub mod fsck;
 pub mod gc;
 mod gojson;
 mod gotime;
@@ -70,3 +71,19 @@ pub use service::{
     ImageService, ImageSummary, PruneReport,
 };
 pub use store::{Store, Writer};
+
+/// Entry points for the fuzz targets under `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::config::ImageConfig;
+    pub use crate::event::Envelope;
+    pub use crate::filters::{Filters, parse_until};
+    pub use crate::layer::{escapes_root, scan_tar};
+    pub use crate::pathmatch::path_match;
+    pub use crate::reference::{Reference, parse_any_reference, validate_digest};
+
+    /// Go's JSON syntax check with Go's error texts.
+    pub fn go_json_parse(bytes: &[u8]) -> Result<(), crate::Error> {
+        crate::gojson::parse(bytes).map(|_| ())
+    }
+}

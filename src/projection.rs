@@ -142,6 +142,14 @@ pub type WriteTables<'txn> = Tables<redb::Table<'txn, &'static str, &'static [u8
 pub type ReadTables = Tables<redb::ReadOnlyTable<&'static str, &'static [u8]>>;
 
 impl<'txn> WriteTables<'txn> {
+    /// Delete every projection table (to rebuild them from the log).
+    pub(crate) fn drop_all(txn: &'txn redb::WriteTransaction) -> Result<()> {
+        for def in ALL {
+            txn.delete_table(def)?;
+        }
+        Ok(())
+    }
+
     /// Open (creating when missing) every table in `txn`.
     pub fn open_write(txn: &'txn redb::WriteTransaction) -> Result<Self> {
         Ok(Tables {
@@ -210,15 +218,41 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
         Ok(self.configs.get(id)?.map(|v| v.value().to_vec()))
     }
 
-    /// Every image, in ID order.
+    /// Every image, in ID order. An undecodable row is skipped (and logged)
+    /// so that one bad record never stops the store from serving the rest;
+    /// `strata fsck` reports it and can rebuild the tables from the log.
     pub fn images(&self) -> Result<Vec<(String, ImageRow)>> {
         let mut out = Vec::new();
         for item in self.images.iter()? {
             let (k, v) = item?;
-            out.push((
-                k.value().to_string(),
-                decode("images", k.value(), v.value())?,
-            ));
+            match decode("images", k.value(), v.value()) {
+                Ok(row) => out.push((k.value().to_string(), row)),
+                Err(e) => tracing::warn!("skipping a damaged row: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `(table, key)` of every row that does not decode.
+    pub fn bad_rows(&self) -> Result<Vec<(&'static str, String)>> {
+        let mut out = Vec::new();
+        for item in self.images.iter()? {
+            let (k, v) = item?;
+            if decode::<ImageRow>("images", k.value(), v.value()).is_err() {
+                out.push(("images", k.value().to_string()));
+            }
+        }
+        for item in self.layers.iter()? {
+            let (k, v) = item?;
+            if decode::<LayerRow>("layers", k.value(), v.value()).is_err() {
+                out.push(("layers", k.value().to_string()));
+            }
+        }
+        for item in self.containers.iter()? {
+            let (k, v) = item?;
+            if decode::<ContainerRow>("containers", k.value(), v.value()).is_err() {
+                out.push(("containers", k.value().to_string()));
+            }
         }
         Ok(out)
     }

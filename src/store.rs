@@ -289,6 +289,28 @@ impl Store {
 }
 
 impl Store {
+    /// Rebuild every projection table from the log (one transaction): the
+    /// repair for tables that are damaged or differ from a replay.
+    pub fn rebuild_tables(&self) -> Result<u64> {
+        let txn = self.rw()?.begin_write()?;
+        let mut n = 0;
+        {
+            WriteTables::drop_all(&txn)?;
+            let mut tables = WriteTables::open_write(&txn)?;
+            let events = txn.open_table(log::EVENTS)?;
+            for item in events.iter()? {
+                let (k, v) = item?;
+                let env = Envelope::decode(v.value())
+                    .map_err(|e| e.context(format!("event {}", k.value())))?;
+                projection::apply(&mut tables, &env)?;
+                n += 1;
+            }
+        }
+        txn.commit()
+            .inspect_err(|_| self.poisoned.store(true, Ordering::SeqCst))?;
+        Ok(n)
+    }
+
     /// Time travel: make a new store in `dir` holding events `1..=to` of
     /// this one, verbatim (same bytes, same hash chain), their projection,
     /// and the layer blobs it names (hard-linked when possible).

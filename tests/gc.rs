@@ -12,7 +12,9 @@ async fn deleted_images_blobs_are_collected_once() {
     load(&svc, "imported.tar").await;
     load(&svc, "chain-tagged.tar").await;
     // Blobs committed in this process are leased for an hour: nothing goes yet.
-    svc.image_delete("dev/imported:1", false, true).await.unwrap();
+    svc.image_delete("dev/imported:1", false, true)
+        .await
+        .unwrap();
     let report = svc.gc(false).await.unwrap();
     assert_eq!(report.blobs, Vec::<String>::new(), "fresh blobs are leased");
     // A new process (no leases) collects the imported image's layer.
@@ -26,16 +28,23 @@ async fn deleted_images_blobs_are_collected_once() {
     let report = svc.gc(false).await.unwrap();
     assert_eq!(report.blobs, dry.blobs);
     assert_eq!(report.total_bytes(), 10240);
-    assert_eq!(svc.store().head().unwrap().next_seq, head.next_seq + 1, "gc is one event");
+    assert_eq!(
+        svc.store().head().unwrap().next_seq,
+        head.next_seq + 1,
+        "gc is one event"
+    );
     let last = svc.store().events(head.next_seq, head.next_seq).unwrap();
     assert_eq!(last[0].body.kind(), "blobs-collected");
     assert_eq!(svc.gc(false).await.unwrap().total_bytes(), 0);
     assert_verified(&svc);
     // What is still referenced survives.
     let out = d.path().join("x.tar");
-    svc.export_image(vec!["dev/chain:1".into()], std::fs::File::create(&out).unwrap())
-        .await
-        .unwrap();
+    svc.export_image(
+        vec!["dev/chain:1".into()],
+        std::fs::File::create(&out).unwrap(),
+    )
+    .await
+    .unwrap();
     assert!(std::fs::read(&out).unwrap() == read_fixture("chain-tagged.tar"));
 }
 
@@ -55,11 +64,23 @@ async fn orphan_ingest_files_and_expired_leases_go() {
     lease.protect(&old);
     lease.expire_after(std::time::Duration::ZERO);
     let report = svc.gc(false).await.unwrap();
-    assert_eq!(report.orphan_ingest, strata::gc::Tally { count: 1, bytes: 12 });
-    assert_eq!(report.unreferenced.count, 0, "the ingest's own lease still holds {old}");
+    assert_eq!(
+        report.orphan_ingest,
+        strata::gc::Tally {
+            count: 1,
+            bytes: 12
+        }
+    );
+    assert_eq!(
+        report.unreferenced.count, 0,
+        "the ingest's own lease still holds {old}"
+    );
     drop(w);
     assert!(!d.path().join("ingest/ingest-crashed").exists());
-    assert_eq!(std::fs::read_dir(d.path().join("ingest")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(d.path().join("ingest")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
@@ -93,12 +114,20 @@ fn gc_never_eats_a_blob_an_in_flight_load_needs() {
             load_imgs(&svc, &[&img]).await;
             // Half of them go away again, so gc has real work.
             if i % 2 == 0 {
-                svc.image_delete(&format!("race:{i}"), false, true).await.unwrap();
+                svc.image_delete(&format!("race:{i}"), false, true)
+                    .await
+                    .unwrap();
             }
         }
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(gc.await.unwrap() > 0);
         assert_verified(&svc);
-        assert_eq!(svc.images(strata::Filters::new(), false, false).await.unwrap().len(), 20);
+        assert_eq!(
+            svc.images(strata::Filters::new(), false, false)
+                .await
+                .unwrap()
+                .len(),
+            20
+        );
     });
 }

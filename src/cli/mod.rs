@@ -91,6 +91,15 @@ enum Command {
         #[command(subcommand)]
         command: ContainerCommand,
     },
+    /// Re-hash every layer blob; name damaged or missing ones and the images they affect.
+    Fsck {
+        /// Move damaged blobs to <root>/quarantine/.
+        #[arg(long)]
+        repair: bool,
+        /// One JSON report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove blobs nothing references and files left by interrupted work.
     Gc {
         /// Report what would be removed, remove nothing.
@@ -392,6 +401,43 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
         } => prune(&svc, &mut out, all, force, filter).await,
         Command::Container { command } => container(&svc, &mut out, command).await,
         Command::Audit { .. } => Ok(()),
+        Command::Fsck { repair, json } => {
+            let store = svc.store();
+            let r = strata::fsck::fsck(store, repair)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&r).map_err(|e| Failure(e.to_string()))?)?;
+            } else {
+                for row in &r.bad_rows {
+                    writeln!(out, "damaged table row {row}")?;
+                }
+                if let Some(d) = &r.tables_differ {
+                    writeln!(out, "tables differ from a replay of the log: {d}")?;
+                }
+                if r.tables_rebuilt {
+                    writeln!(out, "rebuilt the tables from the log")?;
+                }
+                for p in &r.problems {
+                    let mut line = format!("{} blob {}", p.state, p.blob);
+                    if let Some(a) = &p.actual {
+                        line.push_str(&format!(" (hashes to {a})"));
+                    }
+                    if let Some(q) = &p.quarantined_to {
+                        line.push_str(&format!(", quarantined to {q}"));
+                    }
+                    writeln!(out, "{line}")?;
+                    for img in &p.images {
+                        writeln!(out, "  affects image {img}")?;
+                    }
+                }
+                writeln!(out, "checked {} blobs ({} bytes): {} problems", r.checked, r.bytes, r.problems.len())?;
+            }
+            let tables_ok = r.tables_rebuilt || (r.bad_rows.is_empty() && r.tables_differ.is_none());
+            if r.problems.is_empty() && tables_ok {
+                Ok(())
+            } else {
+                Err(Failure(String::new()))
+            }
+        }
         Command::Gc { dry_run } => {
             let r = svc.gc(dry_run).await?;
             let verb = if dry_run { "would remove" } else { "removed" };
