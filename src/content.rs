@@ -193,7 +193,9 @@ impl Ingest {
             .file
             .take()
             .ok_or_else(|| Error::internal("ingest already committed"))?;
+        crate::crash::point("blob-before-fsync");
         tmp.as_file().sync_all()?;
+        crate::crash::point("blob-after-fsync");
         let dest = self.blob_dir.join(hex_part(&digest));
         let lease = self
             .lease
@@ -207,7 +209,9 @@ impl Ingest {
             lease.untrack_file_locked(&mut r, &tmp.path().to_path_buf());
             tmp.persist(&dest).map_err(|e| Error::from(e.error))?;
         }
+        crate::crash::point("blob-after-rename");
         File::open(&self.blob_dir)?.sync_all()?;
+        crate::crash::point("blob-after-dir-fsync");
         lease.expire_after(INGEST_LEASE);
         Ok((digest, size))
     }
@@ -219,6 +223,7 @@ impl Write for Ingest {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("ingest already committed"))?;
+        crate::crash::point("blob-write");
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)

@@ -75,7 +75,10 @@ pub fn fsck(store: &Store, repair: bool) -> Result<FsckReport> {
             let mut cur = row.top_layer.clone();
             while let Some(c) = cur {
                 let Some(layer) = t.layer(&c)? else { break };
-                by_blob.entry(layer.diff_id.clone()).or_default().push(id.clone());
+                by_blob
+                    .entry(layer.diff_id.clone())
+                    .or_default()
+                    .push(id.clone());
                 cur = layer.parent;
             }
         }

@@ -110,6 +110,7 @@ pub fn collect(store: &Store, actor: &Actor, dry_run: bool) -> Result<GcReport> 
         // safe: nothing references them, and a crash before the commit only
         // loses the record of a collection, never a referenced blob.
         for path in &doomed {
+            crate::crash::point("gc-remove");
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -35,8 +35,10 @@
 
 pub mod archive;
 pub mod audit;
+mod changes;
 mod config;
 mod content;
+mod crash;
 mod digest;
 mod error;
 mod event;
@@ -68,7 +70,7 @@ pub use projection::{ImageRow, LayerRow};
 pub use reference::{ParseError, Reference};
 pub use service::{
     ContainerInfo, ContainerStore, ContainerUse, DeleteItem, HistoryItem, ImageInspect,
-    ImageService, ImageSummary, PruneReport,
+    ImageService, ImageSummary, ImportOptions, PruneReport,
 };
 pub use store::{Store, Writer};
 

@@ -81,16 +81,27 @@ impl Store {
             .map_err(|e| Error::from(e).context(format!("creating store {}", root.display())))?;
         let content = ContentStore::open(&root)?;
         let db_path = root.join("strata.redb");
-        let db = builder().create(&db_path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
-                crate::ErrorKind::Unavailable,
-                format!(
-                    "store {} is in use by another process (is `strata serve` running on it?)",
-                    root.display()
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&db_path)
+            .map_err(|e| Error::from(e).context(format!("opening {}", db_path.display())))?;
+        let backend = crate::crash::CrashBackend::new(file)
+            .map_err(|e| Error::from(e).context(format!("opening {}", db_path.display())))?;
+        let db = builder()
+            .create_with_backend(backend)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
+                    crate::ErrorKind::Unavailable,
+                    format!(
+                        "store {} is in use by another process (is `strata serve` running on it?)",
+                        root.display()
+                    ),
                 ),
-            ),
-            e => Error::from(e).context(format!("opening {}", db_path.display())),
-        })?;
+                e => Error::from(e).context(format!("opening {}", db_path.display())),
+            })?;
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let store = Store {
             root,
@@ -227,10 +238,12 @@ impl Store {
             txn.abort()?;
             return Ok(result);
         }
+        crate::crash::point("before-commit");
         if let Err(e) = txn.commit() {
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(Error::from(e));
         }
+        crate::crash::point("after-commit");
         for env in appended {
             let _ = self.events.send(env);
         }

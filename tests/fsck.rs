@@ -33,11 +33,18 @@ async fn damaged_and_missing_blobs_are_named_with_their_images() {
     assert_eq!(damaged.images, [CHAIN_ID.to_string()]);
     assert!(damaged.actual.as_deref().unwrap().starts_with("sha256:"));
     let missing = r.problems.iter().find(|p| p.state == "missing").unwrap();
-    assert_eq!((missing.blob.as_str(), missing.images.as_slice()), (only.as_str(), &[IMPORTED_ID.to_string()][..]));
+    assert_eq!(
+        (missing.blob.as_str(), missing.images.as_slice()),
+        (only.as_str(), &[IMPORTED_ID.to_string()][..])
+    );
 
     // Repair quarantines the damaged blob; loading the image again restores it.
     let repaired = strata::fsck::fsck(svc.store(), true).unwrap();
-    let q = repaired.problems.iter().find_map(|p| p.quarantined_to.clone()).unwrap();
+    let q = repaired
+        .problems
+        .iter()
+        .find_map(|p| p.quarantined_to.clone())
+        .unwrap();
     assert!(std::path::Path::new(&q).is_file());
     assert!(!blob_path(&d, &bottom).exists());
     load(&svc, "chain-tagged.tar").await;
@@ -72,6 +79,9 @@ async fn a_damaged_row_is_skipped_reported_and_rebuilt_from_the_log() {
     assert!(r.tables_differ.is_some());
     let fixed = strata::fsck::fsck(svc.store(), true).unwrap();
     assert!(fixed.tables_rebuilt);
-    assert_eq!(svc.images(Filters::new(), true, false).await.unwrap(), before);
+    assert_eq!(
+        svc.images(Filters::new(), true, false).await.unwrap(),
+        before
+    );
     assert_verified(&svc);
 }

@@ -1,17 +1,54 @@
-//! `strata import`. (Being built; see issue 3.)
+//! `strata import`: `docker import` on the store.
 
 use super::Failure;
 use std::io::Write;
-use strata::ImageService;
+use strata::{ImageService, ImportOptions};
 
 /// `strata import [-m MSG] [-c CHANGE]... FILE|- [REPOSITORY[:TAG]]`.
+///
+/// Like the docker CLI, a file is sent as the body with source name `-`
+/// (so the default message is `Imported from -`), and the reference is
+/// checked before anything is read. Prints `sha256:<id>`.
 pub async fn run(
-    _svc: &ImageService,
-    _out: &mut impl Write,
-    _message: Option<String>,
-    _changes: Vec<String>,
+    svc: &ImageService,
+    out: &mut impl Write,
+    message: Option<String>,
+    changes: Vec<String>,
     file: String,
-    _reference: Option<String>,
+    reference: Option<String>,
 ) -> Result<(), Failure> {
-    Err(Failure(format!("strata import {file}: not implemented yet")))
+    if let Some(r) = reference.as_deref().filter(|r| !r.is_empty())
+        && let Err(e) = strata::Reference::parse_normalized_named(r)
+    {
+        return Err(Failure(e.message().to_string()));
+    }
+    let input: Box<dyn std::io::Read + Send> = if file == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(&file)
+                .map_err(|e| Failure(format!("open {file}: {}", go_io_error(&e))))?,
+        )
+    };
+    let id = svc
+        .import_image(
+            input,
+            reference.as_deref(),
+            None,
+            message.as_deref(),
+            &changes,
+            ImportOptions::default(),
+        )
+        .await?;
+    writeln!(out, "{id}")?;
+    Ok(())
+}
+
+/// Go's text for the common open errors.
+fn go_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
 }

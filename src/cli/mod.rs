@@ -405,7 +405,11 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             let store = svc.store();
             let r = strata::fsck::fsck(store, repair)?;
             if json {
-                writeln!(out, "{}", serde_json::to_string(&r).map_err(|e| Failure(e.to_string()))?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&r).map_err(|e| Failure(e.to_string()))?
+                )?;
             } else {
                 for row in &r.bad_rows {
                     writeln!(out, "damaged table row {row}")?;
@@ -429,9 +433,16 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
                         writeln!(out, "  affects image {img}")?;
                     }
                 }
-                writeln!(out, "checked {} blobs ({} bytes): {} problems", r.checked, r.bytes, r.problems.len())?;
+                writeln!(
+                    out,
+                    "checked {} blobs ({} bytes): {} problems",
+                    r.checked,
+                    r.bytes,
+                    r.problems.len()
+                )?;
             }
-            let tables_ok = r.tables_rebuilt || (r.bad_rows.is_empty() && r.tables_differ.is_none());
+            let tables_ok =
+                r.tables_rebuilt || (r.bad_rows.is_empty() && r.tables_differ.is_none());
             if r.problems.is_empty() && tables_ok {
                 Ok(())
             } else {

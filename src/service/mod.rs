@@ -11,6 +11,7 @@ mod list;
 pub(crate) mod lookup;
 
 pub use containers::ContainerInfo;
+pub use import::ImportOptions;
 pub use inspect::{HistoryItem, ImageInspect};
 
 use crate::error::{Error, Result};
