@@ -25,6 +25,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::digest::{chain_ids, sha256_digest};
+
+/// The `docker_version` strata writes into configs it builds (import,
+/// commit): the dockerd whose behaviour it reproduces.
+pub const DOCKER_VERSION: &str = "20.10.24+dfsg1";
 use crate::error::{Error, Result};
 use crate::gojson::{self, Doc, NodeKind, ObjectWriter};
 

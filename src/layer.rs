@@ -1,7 +1,7 @@
 //! Read-only layers: turning a (possibly compressed) layer stream into a
 //! blob named by its DiffID, with Docker's DiffSize, in one streaming pass.
 //!
-//! The stream is decompressed when it starts with a gzip, bzip2 or xz magic
+//! The stream is decompressed when it starts with a gzip, bzip2, xz or zstd magic
 //! number, hashed and written to the content store while its tar headers
 //! are read and checked: no entry or hardlink target may climb out of the
 //! layer root. After the end-of-archive marker the rest of the stream is
@@ -31,6 +31,8 @@ pub enum Compression {
     Bzip2,
     /// xz (`fd 37 7a 58 5a 00`).
     Xz,
+    /// zstd (`28 b5 2f fd`; OCI `+zstd` layers, not read by Docker 20.10).
+    Zstd,
 }
 
 /// Which compression `head` (the first bytes of a stream) announces.
@@ -41,6 +43,8 @@ pub fn detect_compression(head: &[u8]) -> Compression {
         Compression::Bzip2
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
         Compression::Xz
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
     } else {
         Compression::None
     }
@@ -55,6 +59,10 @@ pub fn decompressed<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn Read + 'a>> {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buf)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buf)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(buf)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buf)
+                .map_err(|e| Error::invalid(format!("zstd stream: {e}")))?,
+        ),
     })
 }
 
@@ -127,6 +135,27 @@ pub fn scan_tar<R: Read>(reader: R, what: &str) -> Result<(R, u64)> {
     Ok((rest, size))
 }
 
+/// Register every layer of a chain (bottom first) that the store does not
+/// have yet: one `LayerRegistered` event each, inside the caller's write.
+pub(crate) fn register_layers(
+    w: &mut crate::store::Writer<'_>,
+    layers: &[IngestedLayer],
+) -> Result<()> {
+    let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let chains = crate::digest::chain_ids(&diff_ids);
+    for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
+        if w.tables().layer(chain)?.is_some() {
+            continue;
+        }
+        w.emit(crate::event::EventBody::LayerRegistered {
+            diff_id: l.diff_id.clone(),
+            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+            diff_size: l.diff_size,
+        })?;
+    }
+    Ok(())
+}
+
 /// Decompress, check, hash and store the layer stream `reader`.
 pub fn ingest_layer<R: Read>(
     content: &ContentStore,
@@ -188,6 +217,18 @@ mod tests {
         let gz = gz.finish().unwrap();
         let l2 = ingest_layer(&cs, &gz[..], "layer 0").unwrap();
         assert_eq!(l2, l);
+    }
+
+    #[test]
+    fn zstd_layer_has_the_same_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let plain = tar_with(&[("a.txt", b"hello"), ("b.txt", b"xyz")]);
+        let zst = zstd::stream::encode_all(&plain[..], 3).unwrap();
+        assert_eq!(detect_compression(&zst), Compression::Zstd);
+        let l = ingest_layer(&cs, &zst[..], "layer 0").unwrap();
+        assert_eq!(l.diff_id, crate::digest::sha256_digest(&plain));
+        assert_eq!(l.diff_size, 8);
     }
 
     #[test]

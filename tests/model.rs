@@ -1603,7 +1603,6 @@ fn reopened_store_lists_the_same() {
 /// unknown parent fails with `failed to set parent <p>: unknown parent image
 /// ID <p>`, and the image created by the first step stays.
 #[test]
-#[ignore = "bug: create_image with an unknown parent says `failed to create image: failed to set parent …` and creates nothing"]
 fn create_image_unknown_parent() {
     tokio_rt().block_on(async {
         let p = pool();
@@ -1629,7 +1628,6 @@ fn create_image_unknown_parent() {
 /// (image-service.md §5.5: "If parent != "", sets parent metadata"), moving
 /// the image under the new parent.
 #[test]
-#[ignore = "bug: create_image of an existing config ignores the parent argument"]
 fn create_image_existing_config_sets_parent() {
     tokio_rt().block_on(async {
         let p = pool();

@@ -10,14 +10,13 @@
 
 use crate::config::ImageConfig;
 use crate::content::ContentStore;
-use crate::digest::chain_ids;
 use crate::error::{Error, Result};
 use crate::event::{EventBody, ImageSource};
 use crate::layer::{self, IngestedLayer, escapes_root};
 use crate::lease::Lease;
 use crate::reference::Reference;
 use crate::service::lookup::{self, TagPath};
-use crate::store::{Store, Writer};
+use crate::store::Store;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -38,7 +37,7 @@ pub struct LoadReport {
     pub images: Vec<String>,
 }
 
-enum Staged {
+pub(super) enum Staged {
     Memory(Vec<u8>),
     File(tempfile::NamedTempFile),
 }
@@ -79,12 +78,12 @@ fn clean(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-struct Archive {
+pub(super) struct Archive {
     nodes: HashMap<String, Node>,
 }
 
 impl Archive {
-    fn read(content: &ContentStore, lease: &Lease, input: impl Read) -> Result<Archive> {
+    pub(super) fn read(content: &ContentStore, lease: &Lease, input: impl Read) -> Result<Archive> {
         let plain = layer::decompressed(input)?;
         let mut tar = tar::Archive::new(plain);
         let mut nodes = HashMap::new();
@@ -155,8 +154,13 @@ impl Archive {
         Ok(Archive { nodes })
     }
 
+    /// Whether the archive has an entry (file or link) named `name`.
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.nodes.contains_key(name)
+    }
+
     /// Follow symlinks from `path` to a file, staying inside the archive.
-    fn resolve(&self, path: &str) -> Result<(&str, &Staged)> {
+    pub(super) fn resolve(&self, path: &str) -> Result<(&str, &Staged)> {
         let mut cur = clean(path).ok_or_else(|| {
             Error::invalid(format!(
                 "path {path:?} in manifest.json is outside of the archive"
@@ -176,7 +180,7 @@ impl Archive {
         Err(Error::invalid(format!("too many links resolving {path:?}")))
     }
 
-    fn read_small(&self, path: &str) -> Result<Vec<u8>> {
+    pub(super) fn read_small(&self, path: &str) -> Result<Vec<u8>> {
         let (_, staged) = self.resolve(path)?;
         match staged {
             Staged::Memory(b) => Ok(b.clone()),
@@ -201,12 +205,12 @@ fn invalid_tar(e: std::io::Error) -> Error {
     ))
 }
 
-struct PreparedImage {
-    config: Vec<u8>,
-    cfg: ImageConfig,
-    layers: Vec<IngestedLayer>,
-    tags: Vec<Reference>,
-    parent: Option<String>,
+pub(super) struct PreparedImage {
+    pub(super) config: Vec<u8>,
+    pub(super) cfg: ImageConfig,
+    pub(super) layers: Vec<IngestedLayer>,
+    pub(super) tags: Vec<Reference>,
+    pub(super) parent: Option<String>,
 }
 
 /// Load a docker-archive from `input` into `store` as one write.
@@ -214,7 +218,11 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
     let content = store.content();
     let lease = content.lease();
     let archive = Archive::read(content, &lease, input)?;
-    if !archive.nodes.contains_key("manifest.json") {
+    if !archive.has("manifest.json") {
+        if archive.has("index.json") && archive.has("oci-layout") {
+            let prepared = super::oci::prepare(content, &archive, &super::oci::Platform::host())?;
+            return commit(store, actor, &prepared, true);
+        }
         return Err(Error::invalid(
             "archive has no manifest.json: legacy (v1) archives are not supported",
         ));
@@ -291,17 +299,29 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
             parent: item.parent.clone().filter(|p| !p.is_empty()),
         });
     }
+    commit(store, actor, &prepared, false)
+}
+
+/// Register, create and tag `prepared` in one write. `ids_of_untagged`:
+/// print `Loaded image ID` for exactly the untagged images (OCI layouts)
+/// instead of Docker's quirk (all IDs when the last item is untagged).
+fn commit(
+    store: &Store,
+    actor: &crate::event::Actor,
+    prepared: &[PreparedImage],
+    ids_of_untagged: bool,
+) -> Result<LoadReport> {
     let ids: Vec<String> = prepared
         .iter()
         .map(|p| crate::digest::sha256_digest(&p.config))
         .collect();
-    validate_parents(&prepared, &ids)?;
+    validate_parents(prepared, &ids)?;
 
-    let order = parents_first(&prepared, &ids);
+    let order = parents_first(prepared, &ids);
     store.write(actor, |w| {
         for &i in &order {
             let p = &prepared[i];
-            register_layers(w, &p.layers)?;
+            layer::register_layers(w, &p.layers)?;
             let parent = p.parent.as_deref().filter(|par| ids.iter().any(|i| i == par));
             let id = crate::service::create_image_in(w, p.config.clone(), parent, ImageSource::Load)?;
             if let Some(parent) = parent {
@@ -332,7 +352,13 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
                 lines.push(format!("Loaded image: {}", r.familiar_string()));
             }
         }
-        if !prepared.is_empty() && !tagged_last {
+        if ids_of_untagged {
+            for (p, id) in prepared.iter().zip(&ids) {
+                if p.tags.is_empty() {
+                    lines.push(format!("Loaded image ID: {id}"));
+                }
+            }
+        } else if !prepared.is_empty() && !tagged_last {
             for id in &ids {
                 lines.push(format!("Loaded image ID: {id}"));
             }
@@ -394,23 +420,6 @@ fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
         return Err(Error::invalid(format!(
             "config {path:?} does not match its digest: its content hashes to {actual}"
         )));
-    }
-    Ok(())
-}
-
-/// Register every layer of an image that the store does not have yet.
-pub(crate) fn register_layers(w: &mut Writer<'_>, layers: &[IngestedLayer]) -> Result<()> {
-    let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
-    let chains = chain_ids(&diff_ids);
-    for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
-        if w.tables().layer(chain)?.is_some() {
-            continue;
-        }
-        w.emit(EventBody::LayerRegistered {
-            diff_id: l.diff_id.clone(),
-            parent: i.checked_sub(1).map(|p| chains[p].clone()),
-            diff_size: l.diff_size,
-        })?;
     }
     Ok(())
 }

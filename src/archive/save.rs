@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 /// One image to save and the tags it is saved under.
-struct Item {
-    id: String,
-    tags: Vec<Reference>,
+pub(super) struct Item {
+    pub(super) id: String,
+    pub(super) tags: Vec<Reference>,
 }
 
 /// formats.md §A.6: which images and tags `names` mean.
-fn resolve(t: &ReadTables, names: &[String]) -> Result<Vec<Item>> {
+pub(super) fn resolve(t: &ReadTables, names: &[String]) -> Result<Vec<Item>> {
     let mut items: Vec<Item> = Vec::new();
     let mut add = |id: String, tag: Option<Reference>| {
         let pos = match items.iter().position(|i| i.id == id) {

@@ -57,6 +57,9 @@ enum Command {
         /// Write to a file, instead of STDOUT.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// `docker-archive` (default, what `docker save` writes) or `oci` (an OCI image layout).
+        #[arg(long, default_value = "docker-archive")]
+        format: String,
         /// Images to save.
         #[arg(required = true)]
         images: Vec<String>,
@@ -369,7 +372,11 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     match cli.command {
         Command::Quickstart => quickstart(&svc, &mut out, &root).await,
         Command::Load { input, quiet } => load(&svc, &mut out, input, quiet).await,
-        Command::Save { output, images } => save(&svc, output, images).await,
+        Command::Save {
+            output,
+            images,
+            format,
+        } => save(&svc, output, images, &format).await,
         Command::Import {
             message,
             change,
@@ -523,6 +530,7 @@ async fn load(
     quiet: bool,
 ) -> Result<(), Failure> {
     let report = match input {
+        Some(p) if p.is_dir() => svc.load_layout_dir(&p).await,
         Some(p) => {
             let f = std::fs::File::open(&p).map_err(|e| {
                 Failure(format!(
@@ -548,11 +556,34 @@ async fn load(
     Ok(())
 }
 
+async fn export(
+    svc: &ImageService,
+    images: Vec<String>,
+    oci: bool,
+    out: impl Write + Send + 'static,
+) -> strata::Result<()> {
+    if oci {
+        svc.export_oci(images, out).await
+    } else {
+        svc.export_image(images, out).await
+    }
+}
+
 async fn save(
     svc: &ImageService,
     output: Option<PathBuf>,
     images: Vec<String>,
+    format: &str,
 ) -> Result<(), Failure> {
+    let oci = match format {
+        "docker-archive" => false,
+        "oci" => true,
+        other => {
+            return Err(Failure(format!(
+                "unknown format {other:?}: use docker-archive or oci"
+            )));
+        }
+    };
     match output {
         Some(path) => {
             let dir = path
@@ -562,8 +593,13 @@ async fn save(
             let tmp = tempfile::NamedTempFile::new_in(dir)
                 .map_err(|e| Failure(format!("failed to save image: {e}")))?;
             let file = tmp.reopen()?;
-            svc.export_image(images, std::io::BufWriter::with_capacity(1 << 20, file))
-                .await?;
+            export(
+                svc,
+                images,
+                oci,
+                std::io::BufWriter::with_capacity(1 << 20, file),
+            )
+            .await?;
             tmp.persist(&path)
                 .map_err(|e| Failure(format!("failed to save image: {}", e.error)))?;
             Ok(())
@@ -574,11 +610,8 @@ async fn save(
                     "cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
                 ));
             }
-            svc.export_image(
-                images,
-                std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()),
-            )
-            .await?;
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+            export(svc, images, oci, out).await?;
             Ok(())
         }
     }

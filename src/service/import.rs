@@ -3,13 +3,9 @@
 use super::ImageService;
 use super::lookup::{self, TagPath};
 use crate::config::{ContainerConfig, GoTime, History, ImageConfig, RootFs};
-use crate::digest::chain_ids;
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{EventBody, ImageSource};
+use crate::event::ImageSource;
 use crate::reference::Reference;
-
-/// The daemon version written into configs Docker builds itself.
-pub(crate) const DOCKER_VERSION: &str = "20.10.24+dfsg1";
 
 /// Options of [`ImageService::import_image`] beyond Docker's parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +60,7 @@ pub(crate) fn import_config(
     ImageConfig {
         comment: message.to_string(),
         created,
-        docker_version: DOCKER_VERSION.to_string(),
+        docker_version: crate::config::DOCKER_VERSION.to_string(),
         config: Some(config),
         architecture: options.architecture.clone(),
         os: options.os.clone(),
@@ -129,14 +125,7 @@ impl ImageService {
             let created = options.created.unwrap_or_else(GoTime::now_utc);
             let bytes = import_config(config, &layer.diff_id, &message, created, &options);
             s.store().write(&s.actor, |w| {
-                let chain = chain_ids(std::slice::from_ref(&layer.diff_id));
-                if w.tables().layer(&chain[0])?.is_none() {
-                    w.emit(EventBody::LayerRegistered {
-                        diff_id: layer.diff_id.clone(),
-                        parent: None,
-                        diff_size: layer.diff_size,
-                    })?;
-                }
+                crate::layer::register_layers(w, std::slice::from_ref(&layer))?;
                 let id = super::create_image_in(w, bytes, None, ImageSource::Import)?;
                 if let Some(r) = &reference {
                     lookup::add_tag(w, r, &id, TagPath::UserTag)?;

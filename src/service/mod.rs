@@ -9,6 +9,7 @@ mod import;
 mod inspect;
 mod list;
 pub(crate) mod lookup;
+mod oci;
 
 pub use containers::ContainerInfo;
 pub use import::ImportOptions;
@@ -335,13 +336,44 @@ impl ImageService {
 
     /// `CreateImage(config, parent)`: store `config` verbatim as an image
     /// (image-service.md §5.5); idempotent for an existing ID.
+    ///
+    /// As in Docker, the image is created first and its parent set second: an
+    /// unknown parent fails with `failed to set parent <p>: unknown parent
+    /// image ID <p>` (HTTP 500) and leaves the image created without one;
+    /// for an image that already exists the parent is moved.
     pub async fn create_image(&self, config: Vec<u8>, parent: Option<&str>) -> Result<String> {
         let parent = parent.filter(|p| !p.is_empty()).map(str::to_string);
         self.blocking(move |s| {
-            s.store().write(&s.actor, |w| {
-                create_image_in(w, config, parent.as_deref(), ImageSource::Create)
-                    .map_err(|e| e.context("failed to create image"))
-            })
+            s.store()
+                .write(&s.actor, |w| {
+                    let id = crate::digest::sha256_digest(&config);
+                    let known = parent
+                        .as_deref()
+                        .map(|p| w.tables().has_image(p))
+                        .transpose()?
+                        .unwrap_or(false);
+                    let exists = w.tables().has_image(&id)?;
+                    let at_creation = parent.as_deref().filter(|_| known && !exists);
+                    create_image_in(w, config, at_creation, ImageSource::Create)
+                        .map_err(|e| e.context("failed to create image"))?;
+                    let Some(p) = parent.as_deref() else {
+                        return Ok(Ok(id));
+                    };
+                    if !known {
+                        return Ok(Err(Error::internal(format!(
+                            "failed to set parent {p}: unknown parent image ID {p}"
+                        ))));
+                    }
+                    let current = w.tables().image(&id)?.and_then(|r| r.parent);
+                    if current.as_deref() != Some(p) {
+                        w.emit(EventBody::ImageParentSet {
+                            id: id.clone(),
+                            parent: p.to_string(),
+                        })?;
+                    }
+                    Ok(Ok(id))
+                })
+                .and_then(|r| r)
         })
         .await
     }
