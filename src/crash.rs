@@ -56,6 +56,11 @@ fn die(name: &str, n: u64) -> ! {
     std::process::abort()
 }
 
+/// How many crash points this process has passed (for the test harness).
+pub fn passed() -> u64 {
+    PASSED.load(Ordering::SeqCst)
+}
+
 /// A crash point.
 pub(crate) fn point(name: &'static str) {
     if let Some(p) = plan() {

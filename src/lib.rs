@@ -39,6 +39,7 @@ mod changes;
 mod config;
 mod content;
 mod crash;
+pub mod diff;
 mod digest;
 mod error;
 mod event;
@@ -55,6 +56,7 @@ mod migrations;
 mod pathmatch;
 mod projection;
 mod reference;
+pub mod rootfs;
 pub mod server;
 mod service;
 mod store;
@@ -83,6 +85,8 @@ pub mod fuzzing {
     pub use crate::layer::{escapes_root, scan_tar};
     pub use crate::pathmatch::path_match;
     pub use crate::reference::{Reference, parse_any_reference, validate_digest};
+
+    pub use crate::crash::passed as crash_points_passed;
 
     /// Go's JSON syntax check with Go's error texts.
     pub fn go_json_parse(bytes: &[u8]) -> Result<(), crate::Error> {

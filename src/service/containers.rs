@@ -20,7 +20,7 @@ pub struct ContainerInfo {
     pub image: String,
 }
 
-fn find<T: ReadableTable<&'static str, &'static [u8]>>(
+pub(super) fn find<T: ReadableTable<&'static str, &'static [u8]>>(
     t: &Tables<T>,
     needle: &str,
 ) -> Result<(String, ContainerRow)> {
@@ -40,11 +40,17 @@ fn find<T: ReadableTable<&'static str, &'static [u8]>>(
 }
 
 impl ImageService {
-    /// Create a container record on `image`; returns its ID.
+    /// Create a container record on `image`, and its read-write directory
+    /// (`<root>/containers/<id>/rw`, a copy of the image's filesystem; see
+    /// `service/commit.rs` for the crash story); returns its ID. The
+    /// directory is derived state: when it cannot be prepared now (a layer
+    /// that cannot be applied, no permission for device nodes), the
+    /// container is still created and the error surfaces where the
+    /// directory is needed (`container_rw_path`, `commit_image`).
     pub async fn create_container(&self, image: &str, name: Option<&str>) -> Result<String> {
         let (image, name) = (image.to_string(), name.map(str::to_string));
         self.blocking(move |s| {
-            s.store().write(&s.actor, |w| {
+            let (id, top) = s.store().write(&s.actor, |w| {
                 let img = get_image(w.tables(), &image)?;
                 let seed = format!("{}{}{:?}", img.id, w.time_unix_nanos(), name);
                 let id = crate::digest::hex_part(&sha256_digest(seed.as_bytes())).to_string();
@@ -64,8 +70,14 @@ impl ImageService {
                     name,
                     image: img.id,
                 })?;
-                Ok(id)
-            })
+                Ok((id, img.row.top_layer))
+            })?;
+            let made = crate::rootfs::materialize(s.store(), top.as_deref())
+                .and_then(|rootfs| super::commit::make_rw(s.store().root(), &id, &rootfs));
+            if let Err(e) = made {
+                tracing::warn!("container {id}: filesystem not prepared: {e}");
+            }
+            Ok(id)
         })
         .await
     }
@@ -91,9 +103,9 @@ impl ImageService {
     pub async fn remove_container(&self, container: &str) -> Result<()> {
         let container = container.to_string();
         self.blocking(move |s| {
-            s.store().write(&s.actor, |w| {
+            let id = s.store().write(&s.actor, |w| {
                 let (id, row) = find(w.tables(), &container)?;
-                w.emit(EventBody::ContainerRemoved { id })?;
+                w.emit(EventBody::ContainerRemoved { id: id.clone() })?;
                 // Its layer reference is gone: release what nothing else holds.
                 let mut cur = row.top_layer;
                 while let Some(chain) = cur {
@@ -106,8 +118,14 @@ impl ImageService {
                     w.emit(EventBody::LayerReleased { chain_id: chain })?;
                     cur = layer.parent;
                 }
-                Ok(())
-            })
+                Ok(id)
+            })?;
+            // Derived state, after the record is gone (a crash in between
+            // leaves an orphan directory: `prune_orphan_layers`).
+            if let Err(e) = super::commit::remove_rw(s.store().root(), &id) {
+                tracing::warn!("container {id}: removing its filesystem: {e}");
+            }
+            Ok(())
         })
         .await
     }

@@ -1,0 +1,101 @@
+//! `strata commit`, `strata container create` (with the read-write
+//! directory) and `strata system df`.
+
+use super::Failure;
+use super::render;
+use std::io::Write;
+use strata::ImageService;
+
+/// `strata commit [-m MSG] [-a AUTHOR] [-c CHANGE]... CONTAINER [REPO[:TAG]]`.
+///
+/// As the docker CLI: the reference is parsed first (`REPO[:TAG]`, a
+/// digest is refused, no tag means `latest`), then the daemon commits;
+/// prints `sha256:<id>`.
+pub async fn commit(
+    svc: &ImageService,
+    out: &mut impl Write,
+    message: Option<String>,
+    author: Option<String>,
+    changes: Vec<String>,
+    container: String,
+    reference: Option<String>,
+) -> Result<(), Failure> {
+    // The client's ContainerCommit: familiar name + tag (default `latest`).
+    let (mut repo, mut tag) = (None, None);
+    if let Some(r) = reference.as_deref().filter(|r| !r.is_empty()) {
+        let parsed = strata::Reference::parse_normalized_named(r)
+            .map_err(|e| Failure(e.message().to_string()))?;
+        if parsed.digest().is_some() {
+            return Err(Failure(
+                "refusing to create a tag with a digest reference".to_string(),
+            ));
+        }
+        let parsed = parsed.tag_name_only();
+        tag = parsed.tag().map(str::to_string);
+        repo = Some(parsed.familiar_name());
+    }
+    let id = svc
+        .commit_image(
+            &container,
+            repo.as_deref(),
+            tag.as_deref(),
+            author.as_deref().unwrap_or(""),
+            message.as_deref().unwrap_or(""),
+            &changes,
+        )
+        .await?;
+    writeln!(out, "{id}")?;
+    Ok(())
+}
+
+/// `strata container create [--name NAME] IMAGE`: prints `ID\tRWPATH`.
+pub async fn container_create(
+    svc: &ImageService,
+    out: &mut impl Write,
+    name: Option<String>,
+    image: String,
+) -> Result<(), Failure> {
+    let id = svc.create_container(&image, name.as_deref()).await?;
+    let rw = svc.container_rw_path(&id).await?;
+    writeln!(out, "{id}\t{}", rw.display())?;
+    Ok(())
+}
+
+/// `strata system df [--format json]`: docker CLI 20.10's table, or the
+/// Engine API body as one JSON line.
+pub async fn system_df(
+    svc: &ImageService,
+    out: &mut impl Write,
+    json: bool,
+) -> Result<(), Failure> {
+    let du = svc.system_df().await?;
+    if json {
+        let line = serde_json::to_string(&du).map_err(|e| Failure(e.to_string()))?;
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    let view = render::DiskUsage {
+        layers_size: du.layers_size,
+        images: du
+            .images
+            .iter()
+            .map(|i| render::DfImage {
+                containers: i.containers,
+                virtual_size: i.virtual_size,
+                shared_size: i.shared_size,
+            })
+            .collect(),
+        containers: du
+            .containers
+            .iter()
+            .map(|c| render::DfContainer {
+                state: c.state.clone(),
+                size_rw: c.size_rw,
+            })
+            .collect(),
+        volumes: Vec::new(),
+        build_cache: Vec::new(),
+    };
+    write!(out, "{}", render::render_system_df(&view))?;
+    Ok(())
+}
