@@ -147,8 +147,9 @@ fn stopped_container_blocks_rmi_until_forced() {
         d.path(),
         &["container", "create", "--name", "c1", "dev/chain:1"],
     );
-    let id = id.trim();
+    let (id, rw) = id.trim().split_once('\t').unwrap();
     assert_eq!(id.len(), 64);
+    assert!(std::path::Path::new(rw).join("hello.txt").is_file(), "{rw}");
     let refused = strata(d.path(), &["rmi", "dev/chain:1"]);
     assert_eq!(
         refused.stderr,

@@ -4,6 +4,7 @@
 //! docker.io): tables, `Loaded image:` lines, `Untagged:`/`Deleted:` lines,
 //! and errors worded as the docker CLI words them.
 
+mod commit;
 mod import;
 mod jsonfmt;
 mod render;
@@ -109,6 +110,27 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Commit message.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Apply Dockerfile instruction to the created image.
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Container (ID, ID prefix or name).
+        container: String,
+        /// REPOSITORY[:TAG]
+        reference: Option<String>,
+    },
+    /// Manage the store.
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
     /// Serve the Docker Engine API's image routes on a unix socket.
     Serve {
         /// The socket to listen on (default: <root>/strata.sock).
@@ -211,6 +233,16 @@ enum ImageCommand {
         source: String,
         /// TARGET_IMAGE[:TAG]
         target: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCommand {
+    /// Show disk usage.
+    Df {
+        /// `table` (default) or `json` (the Engine API's /system/df body).
+        #[arg(long, default_value = "table")]
+        format: String,
     },
 }
 
@@ -456,6 +488,16 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
                 Err(Failure(String::new()))
             }
         }
+        Command::Commit {
+            message,
+            author,
+            change,
+            container,
+            reference,
+        } => commit::commit(&svc, &mut out, message, author, change, container, reference).await,
+        Command::System {
+            command: SystemCommand::Df { format },
+        } => commit::system_df(&svc, &mut out, format == "json").await,
         Command::Gc { dry_run } => {
             let r = svc.gc(dry_run).await?;
             let verb = if dry_run { "would remove" } else { "removed" };
@@ -833,8 +875,7 @@ async fn container(
 ) -> Result<(), Failure> {
     match cmd {
         ContainerCommand::Create { name, image } => {
-            let id = svc.create_container(&image, name.as_deref()).await?;
-            writeln!(out, "{id}")?;
+            commit::container_create(svc, out, name, image).await?;
         }
         ContainerCommand::Ls => {
             let mut lines = vec!["CONTAINER ID\tIMAGE\tNAMES".to_string()];
