@@ -51,6 +51,7 @@ fn subjects(body: &EventBody) -> (Option<String>, Option<String>) {
         EventBody::ContainerCreated { id, image, .. } => (Some(image.clone()), Some(id.clone())),
         EventBody::ContainerRemoved { id } => (None, Some(id.clone())),
         EventBody::ImageParentSet { id, parent } => (Some(id.clone()), Some(parent.clone())),
+        EventBody::ContainerConfigured { id, .. } => (None, Some(id.clone())),
         EventBody::BlobsCollected { blobs, bytes } => {
             (None, Some(format!("{} blobs, {bytes} bytes", blobs.len())))
         }

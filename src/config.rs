@@ -536,6 +536,30 @@ fn write_set(out: &mut Vec<u8>, set: Option<&BTreeSet<String>>, html: bool) {
 }
 
 impl ContainerConfig {
+    /// Decode a container config object with the same Go semantics as
+    /// [`ImageConfig::from_json`] (case-insensitive keys, string-or-array
+    /// `Cmd`/`Entrypoint`/`Shell`, unknown keys ignored).
+    pub fn from_json(bytes: &[u8]) -> Result<ContainerConfig> {
+        let doc = gojson::parse(bytes)?;
+        let mut cc = ContainerConfig::default();
+        let mut dec = Dec {
+            doc: &doc,
+            saved: None,
+            st: "",
+            fields: Vec::new(),
+        };
+        let root = doc.root();
+        match &doc.node(root).kind {
+            NodeKind::Object(_) => dec.container_config(root, &mut cc)?,
+            NodeKind::Null => {}
+            _ => dec.type_err(root, "container.Config"),
+        }
+        if let Some(e) = dec.saved {
+            return Err(e);
+        }
+        Ok(cc)
+    }
+
     /// The object in Go struct order (image-service.md §2.2 rules: which keys
     /// are omitted when empty, `null` vs `[]` / `{}`), compact; `html` as for
     /// [`gojson::write_string`].
@@ -765,6 +789,10 @@ impl ImageConfig {
     /// type string`), time errors (`parsing time …`), `invalid image JSON, no
     /// RootFS key`, `too many non-empty layers in History section`.
     pub fn from_json(bytes: &[u8]) -> Result<ImageConfig> {
+        ImageConfig::decode(bytes)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<ImageConfig> {
         let doc = gojson::parse(bytes)?;
         let mut img = ImageConfig::default();
         let mut dec = Dec {

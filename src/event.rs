@@ -156,6 +156,15 @@ pub enum EventBody {
         /// Bytes reclaimed in all.
         bytes: u64,
     },
+    /// A container's configuration (`docker create`'s Cmd, Env, ...), as
+    /// container-config JSON in Go's field order.
+    ContainerConfigured {
+        /// Container ID.
+        id: String,
+        /// The config object's bytes.
+        #[serde(with = "config_bytes")]
+        config: Vec<u8>,
+    },
 }
 
 impl EventBody {
@@ -172,6 +181,7 @@ impl EventBody {
             EventBody::ContainerRemoved { .. } => "container-removed",
             EventBody::ImageParentSet { .. } => "image-parent-set",
             EventBody::BlobsCollected { .. } => "blobs-collected",
+            EventBody::ContainerConfigured { .. } => "container-configured",
         }
     }
 }

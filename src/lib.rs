@@ -61,7 +61,7 @@ pub mod server;
 mod service;
 mod store;
 
-pub use config::{GoTime, ImageConfig};
+pub use config::{ContainerConfig, GoTime, ImageConfig};
 pub use content::ContentStore;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Actor, Envelope, EventBody, ImageSource};

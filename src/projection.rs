@@ -16,6 +16,7 @@
 //! layers            chain id ─────────────► LayerRow: diff id, parent chain,
 //!                                             diff size, cumulative size, refcount
 //! containers        container id ─────────► ContainerRow: name, image, top layer
+//! container_configs container id ─────────► container config JSON (when recorded)
 //! image_containers  "image\0container" ───► ()
 //! ```
 //!
@@ -42,9 +43,10 @@ const CHILDREN: Def = TableDefinition::new("children");
 const LAYERS: Def = TableDefinition::new("layers");
 const CONTAINERS: Def = TableDefinition::new("containers");
 const IMAGE_CONTAINERS: Def = TableDefinition::new("image_containers");
+const CONTAINER_CONFIGS: Def = TableDefinition::new("container_configs");
 
 /// Every projection table, in a fixed order (for dumps and comparisons).
-const ALL: [Def; 8] = [
+const ALL: [Def; 9] = [
     IMAGES,
     CONFIGS,
     REFS,
@@ -53,6 +55,7 @@ const ALL: [Def; 8] = [
     LAYERS,
     CONTAINERS,
     IMAGE_CONTAINERS,
+    CONTAINER_CONFIGS,
 ];
 
 /// The per-image summary row: everything a listing needs without parsing the config.
@@ -134,6 +137,7 @@ pub struct Tables<T> {
     layers: T,
     containers: T,
     image_containers: T,
+    container_configs: T,
 }
 
 /// Tables open for writing inside a redb write transaction.
@@ -161,6 +165,7 @@ impl<'txn> WriteTables<'txn> {
             layers: txn.open_table(LAYERS)?,
             containers: txn.open_table(CONTAINERS)?,
             image_containers: txn.open_table(IMAGE_CONTAINERS)?,
+            container_configs: txn.open_table(CONTAINER_CONFIGS)?,
         })
     }
 }
@@ -178,6 +183,7 @@ impl ReadTables {
             layers: txn.open_table(LAYERS)?,
             containers: txn.open_table(CONTAINERS)?,
             image_containers: txn.open_table(IMAGE_CONTAINERS)?,
+            container_configs: txn.open_table(CONTAINER_CONFIGS)?,
         })
     }
 }
@@ -360,6 +366,11 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
         Ok(out)
     }
 
+    /// The recorded config of container `id` (container-config JSON).
+    pub fn container_config(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.container_configs.get(id)?.map(|v| v.value().to_vec()))
+    }
+
     /// IDs of the containers created from image `id`.
     pub fn containers_of(&self, image: &str) -> Result<Vec<String>> {
         edge_targets(&self.image_containers, image)
@@ -376,6 +387,7 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
             &self.layers,
             &self.containers,
             &self.image_containers,
+            &self.container_configs,
         ];
         let mut out = Vec::new();
         for (def, t) in ALL.iter().zip(tables) {
@@ -577,11 +589,18 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 }
             }
         }
+        EventBody::ContainerConfigured { id, config } => {
+            if t.container(id)?.is_none() {
+                return Err(bad(format!("no container {id}")));
+            }
+            t.container_configs.insert(id.as_str(), config.as_slice())?;
+        }
         EventBody::ContainerRemoved { id } => {
             let row = t
                 .container(id)?
                 .ok_or_else(|| bad(format!("no container {id}")))?;
             t.containers.remove(id.as_str())?;
+            t.container_configs.remove(id.as_str())?;
             t.image_containers.remove(edge(&row.image, id).as_str())?;
             if let Some(top) = &row.top_layer {
                 unref_layer(t, top).map_err(|e| bad(e.to_string()))?;

@@ -220,8 +220,16 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         .unwrap_or("")
         .to_string();
     let name = name.trim_start_matches('/');
+    // The body is a container config plus HostConfig/NetworkingConfig; Go's
+    // decoder (and ours) ignores the keys that are not config fields.
+    let container_config = crate::config::ContainerConfig::from_json(&body)
+        .map_err(|e| ApiError::bad_request(e.message().to_string()))?;
     let id = svc
-        .create_container(&image, (!name.is_empty()).then_some(name))
+        .create_container_with_config(
+            &image,
+            (!name.is_empty()).then_some(name),
+            Some(container_config),
+        )
         .await?;
     Ok(json_response(201, &json!({"Id": id, "Warnings": []})))
 }

@@ -355,7 +355,11 @@ impl ImageService {
         let changes = changes.to_vec();
         self.blocking(move |s| {
             let src = s.container_source(&container)?;
-            let own = container_config(&src.id, &src.image_id, src.parent.config.as_ref());
+            let recorded = s.store().read(|t| t.container_config(&src.id))?;
+            let own = match recorded {
+                Some(bytes) => crate::config::ContainerConfig::from_json(&bytes)?,
+                None => container_config(&src.id, &src.image_id, src.parent.config.as_ref()),
+            };
             let mut config = crate::changes::build_from_config(&own, &changes)?;
             merge(&mut config, &own);
             let (rw, rootfs) = s.rw_of(&src)?;

@@ -48,6 +48,18 @@ impl ImageService {
     /// container is still created and the error surfaces where the
     /// directory is needed (`container_rw_path`, `commit_image`).
     pub async fn create_container(&self, image: &str, name: Option<&str>) -> Result<String> {
+        self.create_container_with_config(image, name, None).await
+    }
+
+    /// [`ImageService::create_container`] recording the container's config
+    /// (what `docker create` sends: Cmd, Env, Labels, ...), merged with the
+    /// image's config as dockerd merges it; commit then uses it.
+    pub async fn create_container_with_config(
+        &self,
+        image: &str,
+        name: Option<&str>,
+        config: Option<crate::config::ContainerConfig>,
+    ) -> Result<String> {
         let (image, name) = (image.to_string(), name.map(str::to_string));
         self.blocking(move |s| {
             let (id, top) = s.store().write(&s.actor, |w| {
@@ -68,8 +80,26 @@ impl ImageService {
                 w.emit(EventBody::ContainerCreated {
                     id: id.clone(),
                     name,
-                    image: img.id,
+                    image: img.id.clone(),
                 })?;
+                if let Some(mut cfg) = config {
+                    if cfg.hostname.is_empty() {
+                        cfg.hostname = id[..12].to_string();
+                    }
+                    let image_cfg = w
+                        .tables()
+                        .config(&img.id)?
+                        .map(|b| crate::config::ImageConfig::from_json(&b))
+                        .transpose()?
+                        .and_then(|c| c.config);
+                    if let Some(ic) = &image_cfg {
+                        super::commit::merge(&mut cfg, ic);
+                    }
+                    w.emit(EventBody::ContainerConfigured {
+                        id: id.clone(),
+                        config: cfg.to_json(false),
+                    })?;
+                }
                 Ok((id, img.row.top_layer))
             })?;
             let made = crate::rootfs::materialize(s.store(), top.as_deref())
