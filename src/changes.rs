@@ -821,7 +821,7 @@ fn parse_opt_interval(name: &str, s: &str) -> std::result::Result<i64, String> {
     if s.is_empty() {
         return Ok(0);
     }
-    let d = parse_go_duration(s)?;
+    let d = i64::try_from(crate::gotime::parse_duration(s)?).unwrap_or(i64::MAX);
     if d < MINIMUM_DURATION {
         return Err(format!(
             "Interval {} cannot be less than 1ms",
@@ -852,153 +852,6 @@ fn parse_int32(s: &str) -> std::result::Result<i64, String> {
     }
     let v = i64::try_from(v).unwrap_or(i64::MAX);
     Ok(if neg { -v } else { v })
-}
-
-/// Go's `time` package quoting of duration strings.
-fn time_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if (c as u32) >= 0x80 || c < ' ' {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\x{b:02x}"));
-            }
-        } else {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Go 1.19's `time.ParseDuration`, in nanoseconds.
-fn parse_go_duration(orig: &str) -> std::result::Result<i64, String> {
-    let invalid = || format!("time: invalid duration {}", time_quote(orig));
-    let mut s = orig.as_bytes();
-    let mut neg = false;
-    if let Some(&c) = s.first()
-        && (c == b'-' || c == b'+')
-    {
-        neg = c == b'-';
-        s = &s[1..];
-    }
-    if s == b"0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    const LIMIT: u64 = 1 << 63;
-    let mut d: u64 = 0;
-    while !s.is_empty() {
-        if !(s[0] == b'.' || s[0].is_ascii_digit()) {
-            return Err(invalid());
-        }
-        // leadingInt
-        let mut v: u64 = 0;
-        let mut i = 0;
-        while i < s.len() && s[i].is_ascii_digit() {
-            if v > LIMIT / 10 {
-                return Err(invalid());
-            }
-            v = v * 10 + u64::from(s[i] - b'0');
-            if v > LIMIT {
-                return Err(invalid());
-            }
-            i += 1;
-        }
-        let pre = i > 0;
-        s = &s[i..];
-        let mut f: u64 = 0;
-        let mut scale: f64 = 1.0;
-        let mut post = false;
-        if s.first() == Some(&b'.') {
-            s = &s[1..];
-            let mut i = 0;
-            let mut overflow = false;
-            while i < s.len() && s[i].is_ascii_digit() {
-                if !overflow {
-                    if f > (LIMIT - 1) / 10 {
-                        overflow = true;
-                    } else {
-                        let y = f * 10 + u64::from(s[i] - b'0');
-                        if y > LIMIT {
-                            overflow = true;
-                        } else {
-                            f = y;
-                            scale *= 10.0;
-                        }
-                    }
-                }
-                i += 1;
-            }
-            post = i > 0;
-            s = &s[i..];
-        }
-        if !pre && !post {
-            return Err(invalid());
-        }
-        let mut i = 0;
-        while i < s.len() && !(s[i] == b'.' || s[i].is_ascii_digit()) {
-            i += 1;
-        }
-        if i == 0 {
-            return Err(format!(
-                "time: missing unit in duration {}",
-                time_quote(orig)
-            ));
-        }
-        let u = String::from_utf8_lossy(&s[..i]).into_owned();
-        s = &s[i..];
-        let unit: u64 = match u.as_str() {
-            "ns" => 1,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    time_quote(&u),
-                    time_quote(orig)
-                ));
-            }
-        };
-        if v > LIMIT / unit {
-            return Err(invalid());
-        }
-        v *= unit;
-        if f > 0 {
-            // Go converts the float product with a truncating uint64 cast.
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let add = (f as f64 * (unit as f64 / scale)) as u64;
-            v += add;
-            if v > LIMIT {
-                return Err(invalid());
-            }
-        }
-        d += v;
-        if d > LIMIT {
-            return Err(invalid());
-        }
-    }
-    if neg {
-        // d <= 1<<63 here.
-        return Ok(if d == LIMIT {
-            i64::MIN
-        } else {
-            -i64::try_from(d).unwrap_or(0)
-        });
-    }
-    i64::try_from(d).map_err(|_| invalid())
 }
 
 // ---------------------------------------------------------------------------
@@ -1557,7 +1410,11 @@ mod tests {
             ("", Err(r#"time: invalid duration """#)),
             (".s", Err(r#"time: invalid duration ".s""#)),
         ] {
-            assert_eq!(parse_go_duration(s), want.map_err(String::from), "{s}");
+            assert_eq!(
+                crate::gotime::parse_duration(s).map(|d| d as i64),
+                want.map_err(String::from),
+                "{s}"
+            );
         }
     }
 

@@ -68,7 +68,13 @@ pub fn decompressed<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn Read + 'a>> {
 
 /// Whether a tar path climbs above its root once cleaned (`a/../../b`).
 pub fn escapes_root(path: &[u8]) -> bool {
-    let mut depth: i64 = 0;
+    escapes_from(0, path)
+}
+
+/// Whether `path`, taken from a directory `depth` levels below the root,
+/// climbs above the root once cleaned (Docker's lexical `filepath.Join` check).
+pub(crate) fn escapes_from(depth: usize, path: &[u8]) -> bool {
+    let mut depth = depth as i64;
     for comp in path.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}

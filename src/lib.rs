@@ -41,6 +41,7 @@ mod content;
 mod crash;
 pub mod diff;
 mod digest;
+pub mod distribution;
 mod error;
 mod event;
 mod filters;

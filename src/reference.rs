@@ -96,9 +96,6 @@ static GO_DIGEST_RE: LazyLock<Option<Regex>> =
     LazyLock::new(|| compile("^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"));
 /// go-digest's encoded-part check for the sha2 family.
 static LOWER_HEX_RE: LazyLock<Option<Regex>> = LazyLock::new(|| compile("^[a-f0-9]+$"));
-/// Characters Go's `strconv.IsPrint` rejects.
-static NOT_PRINTABLE_RE: LazyLock<Option<Regex>> =
-    LazyLock::new(|| compile(r"[^\p{L}\p{M}\p{N}\p{P}\p{S} ]"));
 
 fn is_match(re: &LazyLock<Option<Regex>>, s: &str) -> bool {
     re.as_ref().is_some_and(|re| re.is_match(s))
@@ -559,7 +556,7 @@ pub fn go_quote_bytes(bytes: &[u8]) -> String {
     out.push('"');
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            push_escaped_char(&mut out, c);
+            crate::gotime::push_escaped_rune(&mut out, c, '"');
         }
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
@@ -567,45 +564,6 @@ pub fn go_quote_bytes(bytes: &[u8]) -> String {
     }
     out.push('"');
     out
-}
-
-fn push_escaped_char(out: &mut String, c: char) {
-    if c == '"' || c == '\\' {
-        out.push('\\');
-        out.push(c);
-        return;
-    }
-    if is_go_printable(c) {
-        out.push(c);
-        return;
-    }
-    match c {
-        '\u{7}' => out.push_str("\\a"),
-        '\u{8}' => out.push_str("\\b"),
-        '\u{c}' => out.push_str("\\f"),
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        '\u{b}' => out.push_str("\\v"),
-        c if c < ' ' || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-        c if u32::from(c) < 0x10000 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-        c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
-    }
-}
-
-/// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and
-/// the ASCII space.
-fn is_go_printable(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_graphic() || c == ' ';
-    }
-    match NOT_PRINTABLE_RE.as_ref() {
-        Some(re) => {
-            let mut buf = [0u8; 4];
-            !re.is_match(c.encode_utf8(&mut buf))
-        }
-        None => true,
-    }
 }
 
 #[cfg(test)]
@@ -631,7 +589,6 @@ mod tests {
             ("identifier", &IDENTIFIER_RE),
             ("go_digest", &GO_DIGEST_RE),
             ("lower_hex", &LOWER_HEX_RE),
-            ("not_printable", &NOT_PRINTABLE_RE),
         ];
         for (case, re) in all {
             assert!(re.is_some(), "case {case}: pattern does not compile");

@@ -129,25 +129,6 @@ fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Whether a symlink at `parent_comps/<link>` pointing at `target` stays in
-/// the root, judged lexically as Docker does (`filepath.Join(dir, target)`).
-fn symlink_escapes(parent_depth: usize, target: &[u8]) -> bool {
-    let mut depth = parent_depth as i64;
-    for comp in target.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => {
-                depth -= 1;
-                if depth < 0 {
-                    return true;
-                }
-            }
-            _ => depth += 1,
-        }
-    }
-    false
-}
-
 /// Go's `filepath.Join(dir, rel)` (cleaned), for messages.
 fn lexical_join(dir: &Path, rel: &[u8]) -> String {
     let mut parts: Vec<Vec<u8>> = Vec::new();
@@ -415,7 +396,8 @@ pub fn apply_layer(dir: &Path, reader: impl Read, opts: &ApplyOptions) -> Result
             }
             tar::EntryType::Link => {
                 let target = link.clone().unwrap_or_default();
-                let tcomps = clean_name(&target).filter(|_| !symlink_escapes(0, &target));
+                let tcomps =
+                    clean_name(&target).filter(|_| !crate::layer::escapes_from(0, &target));
                 let Some((tbase, tparent)) = tcomps.as_deref().and_then(<[_]>::split_last) else {
                     return Err(Error::invalid(format!(
                         "invalid hardlink {:?} -> {:?}",
@@ -434,7 +416,7 @@ pub fn apply_layer(dir: &Path, reader: impl Read, opts: &ApplyOptions) -> Result
             }
             tar::EntryType::Symlink => {
                 let target = link.clone().unwrap_or_default();
-                if symlink_escapes(parent_comps.len(), &target) {
+                if crate::layer::escapes_from(parent_comps.len(), &target) {
                     return Err(Error::invalid(format!(
                         "invalid symlink {:?} -> {:?}",
                         format!("{}/{}", dir.display(), show(&name)),

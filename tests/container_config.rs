@@ -21,7 +21,14 @@ async fn commit_uses_the_recorded_container_config() {
         .await
         .unwrap();
     let image = svc
-        .commit_image("c1", Some("committed"), Some("v1"), "me <me@x>", "hello & bye", &["ENV A=1".to_string(), "CMD echo hi".to_string()])
+        .commit_image(
+            "c1",
+            Some("committed"),
+            Some("v1"),
+            "me <me@x>",
+            "hello & bye",
+            &["ENV A=1".to_string(), "CMD echo hi".to_string()],
+        )
         .await
         .unwrap();
     let inspect = svc.lookup_image(&image).await.unwrap();
@@ -30,11 +37,20 @@ async fn commit_uses_the_recorded_container_config() {
     assert_eq!(cc["Cmd"], serde_json::json!(["sh", "-c", "echo a>/y"]));
     assert_eq!(cc["Image"], "dev/chain:1");
     // Merged from the image at create time (dockerd's mergeAndVerifyConfig).
-    assert_eq!(cc["Env"], serde_json::json!(["PATH=/bin", "GREETING=hello"]));
+    assert_eq!(
+        cc["Env"],
+        serde_json::json!(["PATH=/bin", "GREETING=hello"])
+    );
     let config: serde_json::Value =
         serde_json::from_str(inspect.config.as_ref().unwrap().get()).unwrap();
-    assert_eq!(config["Cmd"], serde_json::json!(["/bin/sh", "-c", "echo hi"]));
-    assert_eq!(config["Env"], serde_json::json!(["PATH=/bin", "GREETING=hello", "A=1"]));
+    assert_eq!(
+        config["Cmd"],
+        serde_json::json!(["/bin/sh", "-c", "echo hi"])
+    );
+    assert_eq!(
+        config["Env"],
+        serde_json::json!(["PATH=/bin", "GREETING=hello", "A=1"])
+    );
     let history = svc.image_history(&image).await.unwrap();
     assert_eq!(history[0].created_by, "sh -c echo a>/y");
     assert_eq!(history[0].comment, "hello & bye");

@@ -72,7 +72,10 @@ fn image(i: u64, tags: &[&str]) -> Img {
     let big = noise(i, 48 * 1024);
     let small = noise(i + 1000, 3000);
     base(
-        vec![layer(&[("data/big", &big)]), layer(&[("data/small", &small)])],
+        vec![
+            layer(&[("data/big", &big)]),
+            layer(&[("data/small", &small)]),
+        ],
         1_600_000_000 + i as i64,
         &[],
         tags,
@@ -91,7 +94,13 @@ async fn setup(w: Workload, svc: &ImageService) {
             let b = image(0, &["base:1"]);
             let mut imgs = vec![b.clone()];
             for i in 0..16 {
-                imgs.push(child(&b, Some(layer(&[("c", &noise(50 + i, 2000))])), 1_700_000_000 + i as i64, &[], &[]));
+                imgs.push(child(
+                    &b,
+                    Some(layer(&[("c", &noise(50 + i, 2000))])),
+                    1_700_000_000 + i as i64,
+                    &[],
+                    &[],
+                ));
             }
             let refs: Vec<&Img> = imgs.iter().collect();
             load_imgs(svc, &refs).await;
@@ -99,7 +108,9 @@ async fn setup(w: Workload, svc: &ImageService) {
         Workload::Gc => {
             for i in 0..24 {
                 load_imgs(svc, &[&image(i, &[&format!("gone:{i}")])]).await;
-                svc.image_delete(&format!("gone:{i}"), false, true).await.unwrap();
+                svc.image_delete(&format!("gone:{i}"), false, true)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -124,7 +135,9 @@ async fn operations(w: Workload, svc: &ImageService, mut ack: impl FnMut(usize))
         }
         Workload::Delete => {
             for i in 0..6 {
-                svc.image_delete(&format!("img:{i}"), false, true).await.unwrap();
+                svc.image_delete(&format!("img:{i}"), false, true)
+                    .await
+                    .unwrap();
                 ack(i + 1);
             }
         }
@@ -150,7 +163,9 @@ async fn operations(w: Workload, svc: &ImageService, mut ack: impl FnMut(usize))
                     Some("crash test"),
                     &["ENV A=1".to_string()],
                     strata::ImportOptions {
-                        created: Some(strata::GoTime::from_unix_nanos_utc(1_700_000_000_000_000_000)),
+                        created: Some(strata::GoTime::from_unix_nanos_utc(
+                            1_700_000_000_000_000_000,
+                        )),
                         ..Default::default()
                     },
                 )
@@ -167,13 +182,21 @@ async fn state(svc: &ImageService) -> String {
     let images = svc.images(Filters::new(), true, false).await.unwrap();
     let layers: Vec<String> = svc
         .store()
-        .read(|t| Ok(t.layers()?.into_iter().map(|(c, l)| format!("{c} {}", l.refcount)).collect()))
+        .read(|t| {
+            Ok(t.layers()?
+                .into_iter()
+                .map(|(c, l)| format!("{c} {}", l.refcount))
+                .collect())
+        })
         .unwrap();
     serde_json::to_string(&(images, layers)).unwrap()
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -192,7 +215,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The child: run the workload's operations on `STRATA_CRASH_TEST_ROOT`.
 #[test]
 fn crash_child_entry() {
-    let Ok(w) = std::env::var(CHILD_ENV) else { return };
+    let Ok(w) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let root = PathBuf::from(std::env::var("STRATA_CRASH_TEST_ROOT").unwrap());
     rt().block_on(async {
         let svc = ImageService::open(&root).unwrap();
@@ -214,12 +239,17 @@ struct Outcome {
 
 fn run_child(w: Workload, root: &Path, at: u64, power_loss: bool) -> Outcome {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "crash_child_entry", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name(w))
-        .env("STRATA_CRASH_TEST_ROOT", root)
-        .env("STRATA_TEST_CRASH_AT", at.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    cmd.args([
+        "--exact",
+        "crash_child_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, name(w))
+    .env("STRATA_CRASH_TEST_ROOT", root)
+    .env("STRATA_TEST_CRASH_AT", at.to_string())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
     if power_loss {
         cmd.env("STRATA_TEST_CRASH_MODE", "power-loss");
     }
@@ -250,7 +280,11 @@ fn plan(total: u64, cap: u64) -> Vec<u64> {
     }
     let mut v: Vec<u64> = (1..=10).chain(total - 9..=total).collect();
     let step = total as f64 / (cap - 20) as f64;
-    v.extend((0..cap - 20).map(|i| 11 + (i as f64 * step) as u64).filter(|n| *n < total - 9));
+    v.extend(
+        (0..cap - 20)
+            .map(|i| 11 + (i as f64 * step) as u64)
+            .filter(|n| *n < total - 9),
+    );
     v.sort_unstable();
     v.dedup();
     v
@@ -305,7 +339,11 @@ fn every_crash_point_leaves_a_consistent_store() {
         let probe = base_dir.path().join("probe");
         copy_dir(&template, &probe);
         let full = run_child(w, &probe, u64::MAX, false);
-        assert!(full.finished, "{}: the workload fails without crashes", name(w));
+        assert!(
+            full.finished,
+            "{}: the workload fails without crashes",
+            name(w)
+        );
         assert_eq!(full.acked, ops, "{}", name(w));
         let total = full.points;
         let mut tried = 0;
@@ -314,7 +352,10 @@ fn every_crash_point_leaves_a_consistent_store() {
                 let dir = base_dir.path().join(format!("t{n}-{power_loss}"));
                 copy_dir(&template, &dir);
                 let o = run_child(w, &dir, n, power_loss);
-                let what = format!("{} crash at point {n} of {total} (power loss: {power_loss})", name(w));
+                let what = format!(
+                    "{} crash at point {n} of {total} (power loss: {power_loss})",
+                    name(w)
+                );
                 assert!(!o.finished, "{what}: the child did not crash");
                 tried += 1;
                 let st = rt().block_on(async {
@@ -334,7 +375,10 @@ fn every_crash_point_leaves_a_consistent_store() {
                 std::fs::remove_dir_all(&dir).unwrap();
             }
         }
-        summary.push(format!("{}: {total} crash points, {tried} crashes checked", name(w)));
+        summary.push(format!(
+            "{}: {total} crash points, {tried} crashes checked",
+            name(w)
+        ));
     }
     eprintln!("{}", summary.join("\n"));
 }

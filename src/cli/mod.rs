@@ -5,6 +5,7 @@
 //! and errors worded as the docker CLI words them.
 
 mod commit;
+mod distribution;
 mod import;
 mod jsonfmt;
 mod render;
@@ -31,6 +32,64 @@ struct Cli {
 enum Command {
     /// Load the example archive shipped with strata into the store and list the images.
     Quickstart,
+    /// Download an image from a registry.
+    Pull {
+        /// Download all tagged images in the repository.
+        #[arg(short = 'a', long = "all-tags")]
+        all_tags: bool,
+        /// Set platform if server is multi-platform capable (`os[/arch[/variant]]`).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Suppress verbose output.
+        #[arg(short, long)]
+        quiet: bool,
+        /// NAME[:TAG|@DIGEST]
+        name: String,
+    },
+    /// Upload an image to a registry.
+    Push {
+        /// Push all tagged images in the repository.
+        #[arg(short = 'a', long = "all-tags")]
+        all_tags: bool,
+        /// Suppress verbose output.
+        #[arg(short, long)]
+        quiet: bool,
+        /// NAME[:TAG]
+        name: String,
+    },
+    /// Search a registry's index (v1 search API) for images.
+    Search {
+        /// Filter output based on conditions provided (is-automated, is-official, stars).
+        #[arg(short, long = "filter")]
+        filter: Vec<String>,
+        /// Max number of search results.
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Don't truncate output.
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// TERM
+        term: String,
+    },
+    /// Log in to a registry (credentials stored in the docker CLI config file).
+    Login {
+        /// Username.
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Password.
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Take the password from stdin.
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        /// SERVER (default: docker.io)
+        server: Option<String>,
+    },
+    /// Log out from a registry.
+    Logout {
+        /// SERVER (default: docker.io)
+        server: Option<String>,
+    },
     /// Load an image from a tar archive or STDIN.
     Load {
         /// Read from tar archive file, instead of STDIN.
@@ -403,6 +462,30 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Quickstart => quickstart(&svc, &mut out, &root).await,
+        Command::Pull {
+            all_tags,
+            platform,
+            quiet,
+            name,
+        } => distribution::pull(&svc, &mut out, &name, all_tags, platform, quiet).await,
+        Command::Push {
+            all_tags,
+            quiet,
+            name,
+        } => distribution::push(&svc, &mut out, &name, all_tags, quiet).await,
+        Command::Search {
+            filter,
+            limit,
+            no_trunc,
+            term,
+        } => distribution::search(&svc, &mut out, &term, limit, &filter, no_trunc).await,
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            server,
+        } => distribution::login(&mut out, server, username, password, password_stdin).await,
+        Command::Logout { server } => distribution::logout(&mut out, server).await,
         Command::Load { input, quiet } => load(&svc, &mut out, input, quiet).await,
         Command::Save {
             output,
@@ -494,7 +577,12 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             change,
             container,
             reference,
-        } => commit::commit(&svc, &mut out, message, author, change, container, reference).await,
+        } => {
+            commit::commit(
+                &svc, &mut out, message, author, change, container, reference,
+            )
+            .await
+        }
         Command::System {
             command: SystemCommand::Df { format },
         } => commit::system_df(&svc, &mut out, format == "json").await,

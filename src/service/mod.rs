@@ -6,6 +6,7 @@
 mod commit;
 mod containers;
 mod delete;
+mod distribution;
 mod import;
 mod inspect;
 mod list;

@@ -1,0 +1,245 @@
+//! `strata pull|push|search|login|logout`: the docker CLI 20.10 commands on
+//! the store. Credentials come from the docker CLI config file
+//! (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`, `auths`).
+//! Progress is printed as the CLI does when not on a terminal:
+//! `<id>: <status>` lines, without progress bars.
+
+use super::Failure;
+use std::io::Write;
+use std::path::PathBuf;
+use strata::distribution::{Auth, Progress, PullOptions, PushOptions};
+use strata::{Filters, ImageService, Reference};
+
+/// The docker CLI config file.
+fn config_path() -> PathBuf {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => PathBuf::from(d).join("config.json"),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".docker").join("config.json")
+        }
+    }
+}
+
+fn stored_auth(domain: &str) -> Option<Auth> {
+    let bytes = std::fs::read(config_path()).ok()?;
+    Auth::from_docker_config(&bytes, domain)
+}
+
+/// Parse `name` as the CLI does, adding `:latest` (with the CLI's notice)
+/// unless all tags are wanted.
+fn cli_reference(out: &mut impl Write, name: &str, all_tags: bool) -> Result<Reference, Failure> {
+    let r =
+        Reference::parse_normalized_named(name).map_err(|e| Failure(e.message().to_string()))?;
+    if all_tags {
+        if !r.is_name_only() {
+            return Err(Failure("tag can't be used with --all-tags/-a".into()));
+        }
+        return Ok(r);
+    }
+    if r.is_name_only() {
+        writeln!(out, "Using default tag: latest")?;
+        return Ok(r.tag_name_only());
+    }
+    Ok(r)
+}
+
+/// Run `fut` while printing its progress messages to `out` (plain lines,
+/// as the CLI does when not on a terminal; nothing when `quiet`).
+async fn with_progress<T>(
+    out: &mut impl Write,
+    quiet: bool,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Progress>,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(fut);
+    let print = |out: &mut dyn Write, p: Progress| {
+        if !quiet && let Some(line) = p.plain_line() {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    };
+    loop {
+        tokio::select! {
+            res = &mut fut => {
+                while let Ok(p) = rx.try_recv() {
+                    print(out, p);
+                }
+                return res;
+            }
+            Some(p) = rx.recv() => print(out, p),
+        }
+    }
+}
+
+/// `strata pull [-a] [--platform P] [-q] NAME[:TAG|@DIGEST]`.
+pub async fn pull(
+    svc: &ImageService,
+    out: &mut impl Write,
+    name: &str,
+    all_tags: bool,
+    platform: Option<String>,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let r = cli_reference(out, name, all_tags)?;
+    out.flush()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = PullOptions {
+        platform,
+        auth: stored_auth(r.domain()),
+        progress: Some(tx),
+        ..PullOptions::default()
+    };
+    let reference = r.canonical_string();
+    with_progress(out, quiet, &mut rx, svc.pull_image_with(&reference, opts)).await?;
+    writeln!(out, "{}", r.familiar_string())?;
+    Ok(())
+}
+
+/// `strata push [-a] [-q] NAME[:TAG]`.
+pub async fn push(
+    svc: &ImageService,
+    out: &mut impl Write,
+    name: &str,
+    all_tags: bool,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let r = cli_reference(out, name, all_tags)?;
+    out.flush()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = PushOptions {
+        auth: stored_auth(r.domain()),
+        progress: Some(tx),
+        ..PushOptions::default()
+    };
+    let reference = r.canonical_string();
+    with_progress(out, quiet, &mut rx, svc.push_image_with(&reference, opts)).await?;
+    if quiet {
+        writeln!(out, "{}", r.familiar_string())?;
+    }
+    Ok(())
+}
+
+/// `strata search [--limit N] [-f K=V]... [--no-trunc] TERM`: the CLI's
+/// table, by stars, descriptions cut at 45 columns unless `--no-trunc`.
+pub async fn search(
+    svc: &ImageService,
+    out: &mut impl Write,
+    term: &str,
+    limit: Option<i64>,
+    filters: &[String],
+    no_trunc: bool,
+) -> Result<(), Failure> {
+    let f = Filters::from_cli_pairs(filters)?;
+    let index = match term.split_once('/') {
+        Some((h, _)) if h.contains('.') || h.contains(':') || h == "localhost" => h,
+        _ => "docker.io",
+    };
+    let mut results = svc
+        .search_registry_for_images(term, limit, &f, stored_auth(index))
+        .await?;
+    results.sort_by(|a, b| b.star_count.cmp(&a.star_count));
+    let mut lines = vec!["NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED".to_string()];
+    for r in results {
+        let mut desc = r.description.replace('\n', " ");
+        if !no_trunc {
+            desc = super::render::ellipsis(&desc, 45);
+        }
+        lines.push(format!(
+            "{}\t{}\t{}\t{}\t{}",
+            r.name,
+            desc,
+            r.star_count,
+            if r.is_official { "[OK]" } else { "" },
+            if r.is_automated { "[OK]" } else { "" },
+        ));
+    }
+    write!(out, "{}", super::render::docker_table(&lines))?;
+    Ok(())
+}
+
+fn read_config() -> serde_json::Value {
+    std::fs::read(config_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|v: &serde_json::Value| v.is_object())
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+fn write_config(v: &serde_json::Value) -> Result<(), Failure> {
+    let path = config_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let text = serde_json::to_string_pretty(v).map_err(|e| Failure(e.to_string()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&path)
+        .map_err(|e| Failure(e.error.to_string()))?;
+    Ok(())
+}
+
+/// `strata login [-u USER] [-p PASS | --password-stdin] [SERVER]`.
+pub async fn login(
+    out: &mut impl Write,
+    server: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    let server = server.unwrap_or_else(|| "docker.io".into());
+    let key = strata::distribution::client::index_key(&server);
+    let password = if password_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        Some(s.trim_end_matches(['\n', '\r']).to_string())
+    } else {
+        password
+    };
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(Failure(
+            "Error: Cannot perform an interactive login from a non TTY device".into(),
+        ));
+    };
+    let auth = Auth::basic(&username, &password);
+    let report = strata::distribution::login(&server, &auth).await?;
+    let mut cfg = read_config();
+    let entry = if report.identity_token.is_empty() {
+        use base64::Engine as _;
+        serde_json::json!({
+            "auth": base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+        })
+    } else {
+        serde_json::json!({ "auth": "", "identitytoken": report.identity_token })
+    };
+    cfg["auths"][&key] = entry;
+    write_config(&cfg)?;
+    writeln!(out, "{}", report.status)?;
+    Ok(())
+}
+
+/// `strata logout [SERVER]`.
+pub async fn logout(out: &mut impl Write, server: Option<String>) -> Result<(), Failure> {
+    let server = server.unwrap_or_else(|| "docker.io".into());
+    let key = strata::distribution::client::index_key(&server);
+    let shown = if key.starts_with("https://index.docker.io") {
+        key.clone()
+    } else {
+        server.clone()
+    };
+    let mut cfg = read_config();
+    let removed = cfg
+        .get_mut("auths")
+        .and_then(|a| a.as_object_mut())
+        .and_then(|a| a.remove(&key))
+        .is_some();
+    if !removed {
+        writeln!(out, "Not logged in to {shown}")?;
+        return Ok(());
+    }
+    writeln!(out, "Removing login credentials for {shown}")?;
+    write_config(&cfg)?;
+    Ok(())
+}
