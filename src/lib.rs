@@ -33,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod adopt;
 pub mod archive;
 pub mod audit;
 mod changes;

@@ -18,7 +18,7 @@ use crate::reference::Reference;
 use crate::service::lookup::{self, TagPath};
 use crate::store::Store;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 
 /// Files up to this size are kept in memory while the archive streams by.
@@ -61,7 +61,7 @@ struct ManifestItem {
 
 /// Clean an archive path: no leading `./` or `/`, no `.` parts, `..` resolved;
 /// `None` when it climbs out of the archive.
-fn clean(path: &str) -> Option<String> {
+pub(super) fn clean(path: &str) -> Option<String> {
     if escapes_root(path.as_bytes()) {
         return None;
     }
@@ -80,6 +80,9 @@ fn clean(path: &str) -> Option<String> {
 
 pub(super) struct Archive {
     nodes: HashMap<String, Node>,
+    /// First components of directory entries (directories may also exist
+    /// only implicitly, as the parents of other entries).
+    dirs: BTreeSet<String>,
 }
 
 impl Archive {
@@ -87,6 +90,7 @@ impl Archive {
         let plain = layer::decompressed(input)?;
         let mut tar = tar::Archive::new(plain);
         let mut nodes = HashMap::new();
+        let mut dirs = BTreeSet::new();
         let entries = tar.entries().map_err(invalid_tar)?;
         for entry in entries {
             let mut entry = entry.map_err(invalid_tar)?;
@@ -101,6 +105,9 @@ impl Archive {
             })?;
             let kind = entry.header().entry_type();
             if kind.is_dir() {
+                if let Some(top) = name.split('/').next().filter(|t| !t.is_empty()) {
+                    dirs.insert(top.to_string());
+                }
                 continue;
             }
             if kind.is_symlink() || kind.is_hard_link() {
@@ -151,7 +158,7 @@ impl Archive {
             };
             nodes.insert(name, Node::File(staged));
         }
-        Ok(Archive { nodes })
+        Ok(Archive { nodes, dirs })
     }
 
     /// Whether the archive has an entry (file or link) named `name`.
@@ -159,11 +166,29 @@ impl Archive {
         self.nodes.contains_key(name)
     }
 
+    /// The top-level directories, sorted by name (Go's `os.ReadDir`): the
+    /// first components of all nested entries and directory entries, except
+    /// names that are themselves files or symlinks.
+    pub(super) fn top_dirs(&self) -> BTreeSet<String> {
+        self.nodes
+            .keys()
+            .filter_map(|k| k.split_once('/').map(|(top, _)| top))
+            .chain(self.dirs.iter().map(String::as_str))
+            .filter(|top| !self.nodes.contains_key(*top))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Follow symlinks from `path` to a file, staying inside the archive.
     pub(super) fn resolve(&self, path: &str) -> Result<(&str, &Staged)> {
+        self.resolve_from(path, "manifest.json")
+    }
+
+    /// [`Archive::resolve`] for a path named in the archive file `source`.
+    pub(super) fn resolve_from(&self, path: &str, source: &str) -> Result<(&str, &Staged)> {
         let mut cur = clean(path).ok_or_else(|| {
             Error::invalid(format!(
-                "path {path:?} in manifest.json is outside of the archive"
+                "path {path:?} in {source} is outside of the archive"
             ))
         })?;
         for _ in 0..MAX_LINKS {
@@ -172,7 +197,7 @@ impl Archive {
                 Some((_, Node::Link(t))) => cur = t.clone(),
                 None => {
                     return Err(Error::invalid(format!(
-                        "archive has no file {path:?} named in manifest.json"
+                        "archive has no file {path:?} named in {source}"
                     )));
                 }
             }
@@ -181,7 +206,12 @@ impl Archive {
     }
 
     pub(super) fn read_small(&self, path: &str) -> Result<Vec<u8>> {
-        let (_, staged) = self.resolve(path)?;
+        self.read_small_from(path, "manifest.json")
+    }
+
+    /// [`Archive::read_small`] for a path named in the archive file `source`.
+    pub(super) fn read_small_from(&self, path: &str, source: &str) -> Result<Vec<u8>> {
+        let (_, staged) = self.resolve_from(path, source)?;
         match staged {
             Staged::Memory(b) => Ok(b.clone()),
             Staged::File(f) => {
@@ -221,11 +251,10 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
     if !archive.has("manifest.json") {
         if archive.has("index.json") && archive.has("oci-layout") {
             let prepared = super::oci::prepare(content, &archive, &super::oci::Platform::host())?;
-            return commit(store, actor, &prepared, true);
+            return commit(store, actor, &prepared, Lines::UntaggedIds);
         }
-        return Err(Error::invalid(
-            "archive has no manifest.json: legacy (v1) archives are not supported",
-        ));
+        let prepared = super::legacy::prepare(content, &archive)?;
+        return commit(store, actor, &prepared, Lines::Legacy);
     }
     let manifest_bytes = archive.read_small("manifest.json")?;
     let items: Vec<ManifestItem> = serde_json::from_slice(&manifest_bytes)
@@ -299,18 +328,36 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
             parent: item.parent.clone().filter(|p| !p.is_empty()),
         });
     }
-    commit(store, actor, &prepared, false)
+    commit(store, actor, &prepared, Lines::Docker)
 }
 
-/// Register, create and tag `prepared` in one write. `ids_of_untagged`:
-/// print `Loaded image ID` for exactly the untagged images (OCI layouts)
-/// instead of Docker's quirk (all IDs when the last item is untagged).
+/// Which lines a load prints besides rename notices.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// `Loaded image: x` per tag, and Docker's quirk: every
+    /// `Loaded image ID` when the last item is untagged (manifest.json).
+    Docker,
+    /// `Loaded image: x` per tag, `Loaded image ID` for exactly the untagged
+    /// images (OCI layouts).
+    UntaggedIds,
+    /// Nothing, and no `load` events (formats.md §A.8: legacy archives).
+    Legacy,
+}
+
+/// Register, create and tag `prepared` in one write; `lines` selects what is
+/// printed.
 fn commit(
     store: &Store,
     actor: &crate::event::Actor,
     prepared: &[PreparedImage],
-    ids_of_untagged: bool,
+    lines_mode: Lines,
 ) -> Result<LoadReport> {
+    // Docker's legacy load creates images without logging `load` events.
+    let source = if lines_mode == Lines::Legacy {
+        ImageSource::Create
+    } else {
+        ImageSource::Load
+    };
     let ids: Vec<String> = prepared
         .iter()
         .map(|p| crate::digest::sha256_digest(&p.config))
@@ -323,7 +370,7 @@ fn commit(
             let p = &prepared[i];
             layer::register_layers(w, &p.layers)?;
             let parent = p.parent.as_deref().filter(|par| ids.iter().any(|i| i == par));
-            let id = crate::service::create_image_in(w, p.config.clone(), parent, ImageSource::Load)?;
+            let id = crate::service::create_image_in(w, p.config.clone(), parent, source.clone())?;
             if let Some(parent) = parent {
                 let current = w.tables().image(&id)?.and_then(|r| r.parent);
                 if current.as_deref() != Some(parent) {
@@ -349,16 +396,18 @@ fn commit(
                     ));
                 }
                 lookup::add_tag(w, r, id, TagPath::Load)?;
-                lines.push(format!("Loaded image: {}", r.familiar_string()));
+                if lines_mode != Lines::Legacy {
+                    lines.push(format!("Loaded image: {}", r.familiar_string()));
+                }
             }
         }
-        if ids_of_untagged {
+        if lines_mode == Lines::UntaggedIds {
             for (p, id) in prepared.iter().zip(&ids) {
                 if p.tags.is_empty() {
                     lines.push(format!("Loaded image ID: {id}"));
                 }
             }
-        } else if !prepared.is_empty() && !tagged_last {
+        } else if lines_mode == Lines::Docker && !prepared.is_empty() && !tagged_last {
             for id in &ids {
                 lines.push(format!("Loaded image ID: {id}"));
             }

@@ -1,6 +1,7 @@
 //! Image archives: docker-archive load and save (formats.md part A), OCI
 //! image layouts (part B).
 
+mod legacy;
 mod load;
 mod oci;
 mod save;

@@ -4,6 +4,7 @@
 //! docker.io): tables, `Loaded image:` lines, `Untagged:`/`Deleted:` lines,
 //! and errors worded as the docker CLI words them.
 
+mod adopt;
 mod commit;
 mod distribution;
 mod import;
@@ -185,6 +186,11 @@ enum Command {
         /// REPOSITORY[:TAG]
         reference: Option<String>,
     },
+    /// Migrate images from another store.
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
     /// Manage the store.
     System {
         #[command(subcommand)]
@@ -292,6 +298,18 @@ enum ImageCommand {
         source: String,
         /// TARGET_IMAGE[:TAG]
         target: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateCommand {
+    /// Adopt the images of a stopped dockerd 20.10 data root (read only).
+    FromDocker {
+        /// The data root, e.g. /var/lib/docker.
+        path: PathBuf,
+        /// Storage driver: vfs or overlay2 (default: the only one present).
+        #[arg(long)]
+        driver: Option<String>,
     },
 }
 
@@ -458,7 +476,7 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     }
     let svc = ImageService::open(&root)
         .map_err(|e| Failure(format!("strata: {}", e.message())))?
-        .with_actor(Actor::current_process("strata-cli"));
+    .with_actor(Actor::current_process("strata-cli"));
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Quickstart => quickstart(&svc, &mut out, &root).await,
@@ -583,6 +601,9 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Migrate {
+            command: MigrateCommand::FromDocker { path, driver },
+        } => adopt::run(&svc, &mut out, path, driver).await,
         Command::System {
             command: SystemCommand::Df { format },
         } => commit::system_df(&svc, &mut out, format == "json").await,

@@ -3,6 +3,7 @@
 //! Reads run on a snapshot; each mutation is one [`Store::write`]. Methods
 //! are async and run the store work on tokio's blocking pool.
 
+mod adopt;
 mod commit;
 mod containers;
 mod delete;
