@@ -138,7 +138,7 @@ pub async fn search(
     let mut results = svc
         .search_registry_for_images(term, limit, &f, stored_auth(index))
         .await?;
-    results.sort_by(|a, b| b.star_count.cmp(&a.star_count));
+    results.sort_by_key(|r| std::cmp::Reverse(r.star_count));
     let mut lines = vec!["NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED".to_string()];
     for r in results {
         let mut desc = r.description.replace('\n', " ");

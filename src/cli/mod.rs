@@ -9,6 +9,7 @@ mod commit;
 mod distribution;
 mod import;
 mod jsonfmt;
+mod remote;
 mod render;
 mod serve;
 
@@ -474,8 +475,17 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     if let Command::Audit { command } = cli.command {
         return audit(&root, &mut std::io::stdout().lock(), command);
     }
-    let svc = ImageService::open(&root)
-        .map_err(|e| Failure(format!("strata: {}", e.message())))?
+    let svc = match ImageService::open(&root) {
+        Ok(svc) => svc,
+        Err(e)
+            if e.kind() == ErrorKind::Unavailable
+                && !matches!(cli.command, Command::Serve { .. })
+                && remote::available(&root.join("strata.sock")).await =>
+        {
+            return remote::run(cli.command, &root.join("strata.sock")).await;
+        }
+        Err(e) => return Err(Failure(format!("strata: {}", e.message()))),
+    }
     .with_actor(Actor::current_process("strata-cli"));
     let mut out = std::io::stdout().lock();
     match cli.command {

@@ -117,7 +117,7 @@ pub async fn inspect(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
     let created = GoTime::from_unix_nanos_utc(r.created_nanos as i128).to_rfc3339_nano();
     let zero = "0001-01-01T00:00:00Z";
     let image_name = r.image_tag.clone().unwrap_or_else(|| r.image.clone());
-    let body = json!({
+    let mut body = json!({
         "Id": r.id,
         "Created": created,
         "Path": "",
@@ -164,6 +164,11 @@ pub async fn inspect(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
         },
         "NetworkSettings": {"Networks": {}},
     });
+    if ctx.query.bool("size") {
+        let (rw, rootfs) = ctx.svc.container_layer_size(&r.id).await?;
+        body["SizeRw"] = json!(rw);
+        body["SizeRootFs"] = json!(rootfs);
+    }
     Ok(json_response(200, &body))
 }
 

@@ -267,3 +267,169 @@ pub async fn load(ctx: Ctx) -> ApiResult<Response<Body>> {
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
+
+/// The source of `fromSrc=<url>`: `http://127.0.0.1[:port]/…` or
+/// `http://localhost…` only (Docker adds `http://` when no scheme is given).
+fn import_url(src: &str) -> ApiResult<(String, hyper::Uri)> {
+    let full = if src.contains("://") {
+        src.to_string()
+    } else {
+        format!("http://{src}")
+    };
+    let uri: hyper::Uri = full
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("parse \"{full}\": {e}")))?;
+    let local = matches!(uri.host(), Some("127.0.0.1") | Some("localhost"));
+    if uri.scheme_str() != Some("http") || !local {
+        return Err(ApiError::bad_request(format!(
+            "strata imports only from http://127.0.0.1 URLs, not {full}"
+        )));
+    }
+    Ok((full, uri))
+}
+
+/// dockerd's `GetWithStatusError`: a streaming GET; statuses ≥ 400 fail
+/// with `failed to GET <url> with status <status>: <body>`.
+async fn http_get(full: &str, uri: &hyper::Uri) -> ApiResult<hyper::body::Incoming> {
+    use http_body_util::{BodyExt, Empty};
+    let port = uri.port_u16().unwrap_or(80);
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| ApiError::new(500, format!("Get \"{full}\": dial tcp {host}:{port}: {e}")))?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| ApiError::new(500, format!("Get \"{full}\": {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let req = hyper::Request::get(path)
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .header(hyper::header::USER_AGENT, "Go-http-client/1.1")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ApiError::new(500, e.to_string()))?;
+    let resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| ApiError::new(500, format!("Get \"{full}\": {e}")))?;
+    let status = resp.status();
+    if status.as_u16() < 400 {
+        return Ok(resp.into_body());
+    }
+    let text = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut msg = format!("failed to GET {full} with status {text}");
+    match resp.into_body().collect().await {
+        Ok(b) => {
+            msg.push_str(": ");
+            msg.push_str(String::from_utf8_lossy(&b.to_bytes()).trim());
+        }
+        Err(_) => msg.push_str(": error reading body"),
+    }
+    let code = match status.as_u16() {
+        404 => 404,
+        400 => 400,
+        401 => 401,
+        403 => 403,
+        _ => 500,
+    };
+    Err(ApiError::new(code, msg))
+}
+
+/// `POST /images/create` without `fromImage`: import (`fromSrc=-` reads
+/// the request body, `fromSrc=<url>` downloads it). Errors before any
+/// output are HTTP errors; after `Downloading from`, in-stream.
+pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
+    if !ctx.query.get("fromImage").is_empty() {
+        return Err(ApiError::not_implemented("POST /images/create?fromImage"));
+    }
+    let q = ctx.query.clone();
+    let mut options = crate::service::ImportOptions::default();
+    let platform = q.get("platform");
+    if !platform.is_empty()
+        && ctx
+            .version
+            .as_deref()
+            .is_none_or(|v| !compare_versions(v, "1.32").is_lt())
+    {
+        let os = platform.split('/').next().unwrap_or("").to_lowercase();
+        if os.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "\"{platform}\": unknown operating system or architecture: invalid argument"
+            )));
+        }
+        options.os = os;
+    }
+    let src = q.get("fromSrc").to_string();
+    let (repo, tag, message) = (q.get("repo"), q.get("tag"), q.get("message"));
+    let changes = q.all("changes");
+    let svc = ctx.svc.clone();
+    if src == "-" || src.is_empty() {
+        options.source_name = src.clone();
+        let reader = BodyReader::spawn(ctx.req.into_body());
+        let id = svc
+            .import_image(
+                reader,
+                Some(repo),
+                Some(tag),
+                Some(message),
+                &changes,
+                options,
+            )
+            .await?;
+        let line = super::json::marshal_html(&serde_json::json!({ "status": id }));
+        let mut body = line;
+        body.extend_from_slice(b"\r\n");
+        let mut resp = Response::new(full(body));
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(resp);
+    }
+    let (full_url, uri) = import_url(&src)?;
+    let body = http_get(&full_url, &uri).await?;
+    options.source_name = full_url.clone();
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let (repo, tag, message) = (repo.to_string(), tag.to_string(), message.to_string());
+    tokio::spawn(async move {
+        let status = |s: String| {
+            let mut l = super::json::marshal_html(&serde_json::json!({ "status": s }));
+            l.extend_from_slice(b"\r\n");
+            Bytes::from(l)
+        };
+        if tx
+            .send(status(format!("Downloading from {full_url}")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let reader = BodyReader::spawn(body);
+        let line = match svc
+            .import_image(
+                reader,
+                Some(&repo),
+                Some(&tag),
+                Some(&message),
+                &changes,
+                options,
+            )
+            .await
+        {
+            Ok(id) => status(id),
+            Err(e) => Bytes::from(JsonMessage::error(e.message()).to_line()),
+        };
+        let _ = tx.send(line).await;
+    });
+    let mut resp = Response::new(channel_body(rx));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}

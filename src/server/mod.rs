@@ -9,14 +9,16 @@
 //! * [`events`]: `/events` from the durable log plus live events;
 //! * [`actor`]: every request runs as its peer uid + User-Agent.
 //!
+//! * [`archive`]: `docker cp`'s archive routes, export and commit.
+//!
 //! Routes strata does not serve yet answer 501 `not implemented in strata
-//! yet: <route>`: `POST /images/create` (pull, import),
-//! `POST /images/{name}/push`, `GET /images/search`, `POST /commit`,
-//! `GET|HEAD|PUT /containers/{id}/archive`, `GET /containers/{id}/export`,
+//! yet: <route>`: `POST /images/create?fromImage` (pull),
+//! `POST /images/{name}/push`, `GET /images/search`,
 //! and `POST /auth` (strata has no registry client to verify credentials
 //! with, so it cannot honestly answer `Login Succeeded`).
 
 pub mod actor;
+pub mod archive;
 pub mod containers;
 pub mod errors;
 pub mod events;

@@ -3,7 +3,7 @@
 
 use super::errors::{ApiError, ApiResult};
 use super::query::{Query, percent_decode};
-use super::{Body, State, containers, images, system};
+use super::{Body, State, archive, containers, images, system};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -36,6 +36,12 @@ pub enum Route {
     ContainerCreate,
     ContainerInspect(String),
     ContainerDelete(String),
+    ImagesCreate,
+    Commit,
+    ContainerArchiveGet(String),
+    ContainerArchiveHead(String),
+    ContainerArchivePut(String),
+    ContainerExport(String),
     /// A route strata does not serve yet: 501 naming it.
     NotImplemented(&'static str),
 }
@@ -67,10 +73,10 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
                     ImageHistory(name(n))
                 } else if let Some(n) = suffix(path, "/images/", "/json") {
                     ImageInspect(name(n))
-                } else if suffix(path, "/containers/", "/export").is_some() {
-                    NotImplemented("GET /containers/{id}/export")
-                } else if suffix(path, "/containers/", "/archive").is_some() {
-                    NotImplemented("GET /containers/{id}/archive")
+                } else if let Some(n) = suffix(path, "/containers/", "/export") {
+                    ContainerExport(name(n))
+                } else if let Some(n) = suffix(path, "/containers/", "/archive") {
+                    ContainerArchiveGet(name(n))
                 } else if let Some(n) = suffix(path, "/containers/", "/json") {
                     ContainerInspect(name(n))
                 } else {
@@ -79,16 +85,16 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
             }
         }),
         Method::HEAD if suffix(path, "/containers/", "/archive").is_some() => {
-            Some(NotImplemented("HEAD /containers/{id}/archive"))
+            suffix(path, "/containers/", "/archive").map(|n| ContainerArchiveHead(name(n)))
         }
         Method::PUT if suffix(path, "/containers/", "/archive").is_some() => {
-            Some(NotImplemented("PUT /containers/{id}/archive"))
+            suffix(path, "/containers/", "/archive").map(|n| ContainerArchivePut(name(n)))
         }
         Method::POST => Some(match path {
             "/auth" => Auth,
             "/images/load" => ImagesLoad,
-            "/images/create" => NotImplemented("POST /images/create"),
-            "/commit" => NotImplemented("POST /commit"),
+            "/images/create" => ImagesCreate,
+            "/commit" => Commit,
             "/containers/create" => ContainerCreate,
             _ => {
                 if suffix(path, "/images/", "/push").is_some() {
@@ -249,6 +255,12 @@ async fn dispatch(ctx: Ctx, route: Route) -> ApiResult<Response<Body>> {
         ContainerCreate => containers::create(ctx).await,
         ContainerInspect(n) => containers::inspect(ctx, &n).await,
         ContainerDelete(n) => containers::delete(ctx, &n).await,
+        ImagesCreate => images::create(ctx).await,
+        Commit => archive::commit(ctx).await,
+        ContainerArchiveGet(n) => archive::get(ctx, &n).await,
+        ContainerArchiveHead(n) => archive::head(ctx, &n).await,
+        ContainerArchivePut(n) => archive::put(ctx, &n).await,
+        ContainerExport(n) => archive::export(ctx, &n).await,
         NotImplemented(what) => Err(ApiError::not_implemented(what)),
     }
 }

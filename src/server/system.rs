@@ -329,7 +329,14 @@ pub async fn df(ctx: Ctx) -> ApiResult<Response<Body>> {
 
 async fn df_inner(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let images = ctx.svc.images(Filters::new(), false, true).await?;
-    let containers = super::containers::summaries(&ctx.svc, true, true).await?;
+    let mut containers = super::containers::summaries(&ctx.svc, true, true).await?;
+    for c in containers.iter_mut() {
+        let id = c["Id"].as_str().unwrap_or("").to_string();
+        if let Ok((rw, rootfs)) = ctx.svc.container_layer_size(&id).await {
+            c["SizeRw"] = json!(rw);
+            c["SizeRootFs"] = json!(rootfs);
+        }
+    }
     let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
     let svc = ctx.svc.clone();
     let layers_size = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,620 @@
+//! "One store, two ways in": when `strata serve` holds the store, the CLI's
+//! image commands go through the server's socket (`<root>/strata.sock`)
+//! and print exactly what the local path prints (same render functions).
+//!
+//! Served remotely: `images`/`image ls`, `inspect`/`image inspect`,
+//! `tag`/`image tag`, `rmi`/`image rm`, `history`/`image history`, `load`,
+//! `save` (docker-archive), `image prune`, `import`. Other commands fail
+//! with a message saying the store is served. `audit` never comes here: it
+//! opens the store read-only.
+
+use super::{Command, Failure, HistoryArgs, ImageCommand, ImagesArgs, RmiArgs, render};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use strata::Filters;
+use tokio::net::UnixStream;
+
+type ReqBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// Whether a server answers `GET /_ping` on `sock`.
+pub(super) async fn available(sock: &Path) -> bool {
+    matches!(request(sock, "GET", "/_ping", empty()).await, Ok((200, _)))
+}
+
+fn empty() -> ReqBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Percent-encode a path segment or query value.
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:/@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn enc_q(s: &str) -> String {
+    enc(s)
+        .replace('/', "%2F")
+        .replace(':', "%3A")
+        .replace('@', "%40")
+}
+
+async fn send(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: ReqBody,
+) -> Result<hyper::Response<hyper::body::Incoming>, Failure> {
+    let stream = UnixStream::connect(sock).await.map_err(|e| {
+        Failure(format!(
+            "Cannot connect to strata serve at unix://{}: {e}",
+            sock.display()
+        ))
+    })?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| Failure(format!("strata serve: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("/v1.41{path}"))
+        .header("Host", "strata")
+        .header(
+            "User-Agent",
+            concat!("strata-cli/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(body)
+        .map_err(|e| Failure(e.to_string()))?;
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| Failure(format!("strata serve: {e}")))
+}
+
+/// A complete request: status and body.
+async fn request(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: ReqBody,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let resp = send(sock, method, path, body).await?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure(format!("strata serve: {e}")))?
+        .to_bytes()
+        .to_vec();
+    Ok((status, body))
+}
+
+/// The `message` of an error body.
+fn message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
+}
+
+fn daemon(body: &[u8]) -> Failure {
+    Failure(format!("Error response from daemon: {}", message(body)))
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|e| Failure(format!("strata serve: bad response: {e}")))
+}
+
+/// A body streamed from a blocking reader (a file or stdin).
+fn reader_body(mut r: impl std::io::Read + Send + 'static) -> ReqBody {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx
+                        .blocking_send(Ok(Frame::data(Bytes::copy_from_slice(&buf[..n]))))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    BodyExt::boxed(StreamBody::new(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ))
+}
+
+/// Run `command` through the server on `sock`.
+pub(super) async fn run(command: Command, sock: &Path) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Images(a)
+        | Command::Image {
+            command: ImageCommand::Ls(a),
+        } => images(sock, &mut out, a).await,
+        Command::Inspect { names }
+        | Command::Image {
+            command: ImageCommand::Inspect { names },
+        } => inspect(sock, &mut out, names).await,
+        Command::Tag { source, target }
+        | Command::Image {
+            command: ImageCommand::Tag { source, target },
+        } => tag(sock, &source, &target).await,
+        Command::Rmi(a)
+        | Command::Image {
+            command: ImageCommand::Rm(a),
+        } => rmi(sock, &mut out, a).await,
+        Command::History(a)
+        | Command::Image {
+            command: ImageCommand::History(a),
+        } => history(sock, &mut out, a).await,
+        Command::Image {
+            command: ImageCommand::Prune { all, force, filter },
+        } => prune(sock, &mut out, all, force, filter).await,
+        Command::Load { input, quiet } => load(sock, &mut out, input, quiet).await,
+        Command::Save {
+            output,
+            images,
+            format,
+        } => save(sock, output, images, &format).await,
+        Command::Import {
+            message,
+            change,
+            file,
+            reference,
+        } => import(sock, &mut out, message, change, file, reference).await,
+        _ => Err(Failure(format!(
+            "strata: the store is served by `strata serve` (unix://{}); this command is not available through the server yet: stop the server or use the docker CLI with DOCKER_HOST=unix://{}",
+            sock.display(),
+            sock.display()
+        ))),
+    }
+}
+
+async fn images(sock: &Path, out: &mut impl Write, a: ImagesArgs) -> Result<(), Failure> {
+    let mut filters = super::cli_filters(&a.filter)?;
+    if let Some(r) = &a.reference {
+        filters.add("reference", r);
+    }
+    let path = format!(
+        "/images/json?all={}&filters={}",
+        if a.all { 1 } else { 0 },
+        enc_q(&filters.to_json())
+    );
+    let (st, body) = request(sock, "GET", &path, empty()).await?;
+    if st != 200 {
+        return Err(daemon(&body));
+    }
+    match a.format.as_str() {
+        "json" => {
+            let raws: Vec<Box<serde_json::value::RawValue>> = json(&body)?;
+            for r in raws {
+                writeln!(out, "{}", r.get())?;
+            }
+        }
+        "table" => {
+            let list: Vec<serde_json::Value> = json(&body)?;
+            let strs = |v: &serde_json::Value| -> Vec<String> {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let rows: Vec<render::ImageSummary> = list
+                .iter()
+                .map(|i| render::ImageSummary {
+                    id: i["Id"].as_str().unwrap_or("").to_string(),
+                    repo_tags: strs(&i["RepoTags"]),
+                    repo_digests: strs(&i["RepoDigests"]),
+                    created: i["Created"].as_i64().unwrap_or(0),
+                    size: i["Size"].as_i64().unwrap_or(0),
+                })
+                .collect();
+            let opts = render::ImagesOptions {
+                quiet: a.quiet,
+                no_trunc: a.no_trunc,
+                digests: a.digests,
+            };
+            write!(
+                out,
+                "{}",
+                render::render_images(&rows, &opts, std::time::SystemTime::now())
+            )?;
+        }
+        other => {
+            return Err(Failure(format!(
+                "unknown format {other:?}: use table or json"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn inspect(sock: &Path, out: &mut impl Write, names: Vec<String>) -> Result<(), Failure> {
+    let mut raws = Vec::new();
+    let mut errors = Vec::new();
+    for n in &names {
+        let (st, body) = request(sock, "GET", &format!("/images/{}/json", enc(n)), empty()).await?;
+        match st {
+            200 => {
+                let mut b = body;
+                while b.last() == Some(&b'\n') {
+                    b.pop();
+                }
+                raws.push(b)
+            }
+            404 => errors.push(format!("Error: No such object: {n}")),
+            _ => errors.push(format!("Error response from daemon: {}", message(&body))),
+        }
+    }
+    if raws.is_empty() {
+        writeln!(out, "[]")?;
+    } else {
+        let mut all = b"[".to_vec();
+        for (i, r) in raws.iter().enumerate() {
+            if i > 0 {
+                all.push(b',');
+            }
+            all.extend_from_slice(r);
+        }
+        all.push(b']');
+        out.write_all(&super::jsonfmt::indent(&all, "    "))?;
+        writeln!(out)?;
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(errors.join("\n")))
+    }
+}
+
+async fn tag(sock: &Path, source: &str, target: &str) -> Result<(), Failure> {
+    let r = strata::Reference::parse_normalized_named(target).map_err(|e| {
+        Failure(format!(
+            "Error parsing reference: {target:?} is not a valid repository/tag: {}",
+            e.message()
+        ))
+    })?;
+    if r.digest().is_some() {
+        return Err(Failure(
+            "refusing to create a tag with a digest reference".into(),
+        ));
+    }
+    let tag = r.tag().unwrap_or("").to_string();
+    let path = format!(
+        "/images/{}/tag?repo={}&tag={}",
+        enc(source),
+        enc_q(&r.trim_named().familiar_name()),
+        enc_q(&tag)
+    );
+    let (st, body) = request(sock, "POST", &path, empty()).await?;
+    if st != 201 {
+        return Err(daemon(&body));
+    }
+    Ok(())
+}
+
+fn delete_items(v: &[serde_json::Value]) -> Vec<render::ImageDeleteItem> {
+    v.iter()
+        .map(|i| render::ImageDeleteItem {
+            untagged: i["Untagged"].as_str().unwrap_or("").to_string(),
+            deleted: i["Deleted"].as_str().unwrap_or("").to_string(),
+        })
+        .collect()
+}
+
+async fn rmi(sock: &Path, out: &mut impl Write, a: RmiArgs) -> Result<(), Failure> {
+    let mut results = Vec::new();
+    for name in &a.images {
+        let path = format!(
+            "/images/{}?force={}&noprune={}",
+            enc(name),
+            if a.force { 1 } else { 0 },
+            if a.no_prune { 1 } else { 0 }
+        );
+        let (st, body) = request(sock, "DELETE", &path, empty()).await?;
+        results.push(match st {
+            200 => {
+                let items: Vec<serde_json::Value> = json(&body)?;
+                render::RmiResult::Removed(delete_items(&items))
+            }
+            404 => render::RmiResult::NotFound { name: name.clone() },
+            _ => render::RmiResult::Failed {
+                message: message(&body),
+            },
+        });
+    }
+    let report = render::render_rmi_command(&results, a.force);
+    write!(out, "{}", report.stdout)?;
+    eprint!("{}", report.stderr);
+    if report.exit_code == 0 {
+        Ok(())
+    } else {
+        Err(Failure(String::new()))
+    }
+}
+
+async fn history(sock: &Path, out: &mut impl Write, a: HistoryArgs) -> Result<(), Failure> {
+    let (st, body) = request(
+        sock,
+        "GET",
+        &format!("/images/{}/history", enc(&a.image)),
+        empty(),
+    )
+    .await?;
+    if st != 200 {
+        return Err(daemon(&body));
+    }
+    if a.format == "json" {
+        let raws: Vec<Box<serde_json::value::RawValue>> = json(&body)?;
+        for r in raws {
+            writeln!(out, "{}", r.get())?;
+        }
+        return Ok(());
+    }
+    let items: Vec<serde_json::Value> = json(&body)?;
+    let rows: Vec<render::HistoryItem> = items
+        .iter()
+        .map(|h| render::HistoryItem {
+            id: h["Id"].as_str().unwrap_or("").to_string(),
+            created: h["Created"].as_i64().unwrap_or(0),
+            created_by: h["CreatedBy"].as_str().unwrap_or("").to_string(),
+            size: h["Size"].as_i64().unwrap_or(0),
+            comment: h["Comment"].as_str().unwrap_or("").to_string(),
+        })
+        .collect();
+    let opts = render::HistoryOptions {
+        quiet: a.quiet,
+        no_trunc: a.no_trunc,
+        human: a.human,
+        ..Default::default()
+    };
+    write!(
+        out,
+        "{}",
+        render::render_history(&rows, &opts, std::time::SystemTime::now())
+    )?;
+    Ok(())
+}
+
+async fn prune(
+    sock: &Path,
+    out: &mut impl Write,
+    all: bool,
+    force: bool,
+    filter: Vec<String>,
+) -> Result<(), Failure> {
+    let mut filters: Filters = super::cli_filters(&filter)?;
+    filters.add("dangling", if all { "false" } else { "true" });
+    if !force {
+        write!(out, "{}", render::image_prune_prompt(all))?;
+        out.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        let a = answer.trim().to_lowercase();
+        if a != "y" && a != "yes" {
+            return Ok(());
+        }
+    }
+    let path = format!("/images/prune?filters={}", enc_q(&filters.to_json()));
+    let (st, body) = request(sock, "POST", &path, empty()).await?;
+    if st != 200 {
+        return Err(daemon(&body));
+    }
+    let v: serde_json::Value = json(&body)?;
+    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    write!(
+        out,
+        "{}",
+        render::render_image_prune(
+            &delete_items(&items),
+            v["SpaceReclaimed"].as_u64().unwrap_or(0)
+        )
+    )?;
+    Ok(())
+}
+
+/// Read a JSON message stream: `stream` texts and `status` lines go to
+/// `out`; an error ends it.
+async fn messages(
+    resp: hyper::Response<hyper::body::Incoming>,
+    out: &mut impl Write,
+    statuses: bool,
+) -> Result<(), Failure> {
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure(format!("strata serve: {e}")))?
+        .to_bytes();
+    if status != 200 {
+        return Err(daemon(&body));
+    }
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = json(line)?;
+        if let Some(e) = v["error"].as_str() {
+            return Err(Failure(format!("Error response from daemon: {e}")));
+        }
+        if let Some(s) = v["stream"].as_str() {
+            write!(out, "{s}")?;
+        }
+        if statuses && let Some(s) = v["status"].as_str() {
+            writeln!(out, "{s}")?;
+        }
+    }
+    Ok(())
+}
+
+async fn load(
+    sock: &Path,
+    out: &mut impl Write,
+    input: Option<PathBuf>,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let body = match input {
+        Some(p) if p.is_dir() => {
+            return Err(Failure(
+                "strata: loading an OCI layout directory is not available through strata serve"
+                    .into(),
+            ));
+        }
+        Some(p) => {
+            let f = std::fs::File::open(&p).map_err(|e| {
+                Failure(format!(
+                    "open {}: {}",
+                    p.display(),
+                    e.to_string().to_lowercase()
+                ))
+            })?;
+            reader_body(f)
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(Failure(
+                    "requested load from stdin, but stdin is empty".into(),
+                ));
+            }
+            reader_body(std::io::stdin())
+        }
+    };
+    let path = format!("/images/load?quiet={}", if quiet { 1 } else { 0 });
+    let resp = send(sock, "POST", &path, body).await?;
+    messages(resp, out, false).await
+}
+
+async fn save(
+    sock: &Path,
+    output: Option<PathBuf>,
+    images: Vec<String>,
+    format: &str,
+) -> Result<(), Failure> {
+    if format != "docker-archive" {
+        return Err(Failure(format!(
+            "strata: --format {format} is not available through strata serve (docker-archive only)"
+        )));
+    }
+    let names: Vec<String> = images
+        .iter()
+        .map(|n| format!("names={}", enc_q(n)))
+        .collect();
+    let resp = send(
+        sock,
+        "GET",
+        &format!("/images/get?{}", names.join("&")),
+        empty(),
+    )
+    .await?;
+    if resp.status().as_u16() != 200 {
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Failure(e.to_string()))?
+            .to_bytes();
+        return Err(daemon(&body));
+    }
+    let mut body = resp.into_body();
+    let (mut sink, tmp): (Box<dyn Write>, Option<(tempfile::NamedTempFile, PathBuf)>) = match output
+    {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| Failure(format!("failed to save image: {e}")))?;
+            (
+                Box::new(std::io::BufWriter::new(tmp.reopen()?)),
+                Some((tmp, path)),
+            )
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(Failure(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
+                ));
+            }
+            (Box::new(std::io::stdout()), None)
+        }
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure(format!("failed to save image: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            sink.write_all(&data)?;
+        }
+    }
+    sink.flush()?;
+    drop(sink);
+    if let Some((tmp, path)) = tmp {
+        tmp.persist(&path)
+            .map_err(|e| Failure(format!("failed to save image: {}", e.error)))?;
+    }
+    Ok(())
+}
+
+async fn import(
+    sock: &Path,
+    out: &mut impl Write,
+    message: Option<String>,
+    change: Vec<String>,
+    file: String,
+    reference: Option<String>,
+) -> Result<(), Failure> {
+    let mut q = vec!["fromSrc=-".to_string()];
+    if let Some(r) = &reference {
+        q.push(format!("repo={}", enc_q(r)));
+    }
+    if let Some(m) = &message {
+        q.push(format!("message={}", enc_q(m)));
+    }
+    for c in &change {
+        q.push(format!("changes={}", enc_q(c)));
+    }
+    let body = if file == "-" {
+        reader_body(std::io::stdin())
+    } else {
+        let f = std::fs::File::open(&file)
+            .map_err(|e| Failure(format!("open {file}: {}", e.to_string().to_lowercase())))?;
+        reader_body(f)
+    };
+    let resp = send(
+        sock,
+        "POST",
+        &format!("/images/create?{}", q.join("&")),
+        body,
+    )
+    .await?;
+    messages(resp, out, true).await
+}
