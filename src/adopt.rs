@@ -326,6 +326,9 @@ pub(crate) fn adopt(
         }
     }
 
+    // Distribution metadata of the adopted layers, recorded in the same write.
+    let dist_items = read_v2_metadata(&base, &by_diff_id);
+
     // ONE write.
     store.write(actor, |w| {
         for id in &order {
@@ -349,6 +352,7 @@ pub(crate) fn adopt(
                 }
             }
         }
+        crate::distribution::metadata::emit_all(w, &dist_items)?;
         for (r, id) in &refs {
             if r.digest().is_some() {
                 lookup::add_reference(w, r, id, TagPath::Load)?;
@@ -362,10 +366,7 @@ pub(crate) fn adopt(
     report.references = refs.iter().map(|(r, _)| r.familiar_string()).collect();
     report.last_tag_times_dropped = images.values().filter(|i| i.tagged_at).count();
 
-    // Distribution metadata: a cache beside the log.
-    let items = read_v2_metadata(&base, &by_diff_id);
-    report.distribution_entries = items.len();
-    crate::distribution::metadata::MetadataStore::at(store.root()).add_all(&items)?;
+    report.distribution_entries = dist_items.len();
     Ok(report)
 }
 

@@ -52,6 +52,12 @@ fn subjects(body: &EventBody) -> (Option<String>, Option<String>) {
         EventBody::ContainerRemoved { id } => (None, Some(id.clone())),
         EventBody::ImageParentSet { id, parent } => (Some(id.clone()), Some(parent.clone())),
         EventBody::ContainerConfigured { id, .. } => (None, Some(id.clone())),
+        EventBody::DistributionMetadataAdded {
+            digest, repository, ..
+        }
+        | EventBody::DistributionMetadataRemoved {
+            digest, repository, ..
+        } => (None, Some(format!("{repository}@{digest}"))),
         EventBody::BlobsCollected { blobs, bytes } => {
             (None, Some(format!("{} blobs, {bytes} bytes", blobs.len())))
         }

@@ -156,6 +156,25 @@ pub enum EventBody {
         /// Bytes reclaimed in all.
         bytes: u64,
     },
+    /// A registry holds the layer `diff_id` as compressed blob `digest` in
+    /// `repository` (Docker's v2 metadata: lets push skip or mount blobs).
+    DistributionMetadataAdded {
+        /// The layer's DiffID.
+        diff_id: String,
+        /// The compressed blob digest in the registry.
+        digest: String,
+        /// Full repository name, e.g. `127.0.0.1:5000/test`.
+        repository: String,
+    },
+    /// That blob is no longer known to be in that repository.
+    DistributionMetadataRemoved {
+        /// The layer's DiffID.
+        diff_id: String,
+        /// The compressed blob digest.
+        digest: String,
+        /// Full repository name.
+        repository: String,
+    },
     /// A container's configuration (`docker create`'s Cmd, Env, ...), as
     /// container-config JSON in Go's field order.
     ContainerConfigured {
@@ -182,6 +201,8 @@ impl EventBody {
             EventBody::ImageParentSet { .. } => "image-parent-set",
             EventBody::BlobsCollected { .. } => "blobs-collected",
             EventBody::ContainerConfigured { .. } => "container-configured",
+            EventBody::DistributionMetadataAdded { .. } => "distribution-metadata-added",
+            EventBody::DistributionMetadataRemoved { .. } => "distribution-metadata-removed",
         }
     }
 }

@@ -27,6 +27,10 @@ pub struct Problem {
     /// Where the damaged blob was moved, with `repair`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined_to: Option<String>,
+    /// The registry blob (`repository@digest`) it was fetched again from,
+    /// with `repair`, when the log knows where the layer came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refetched_from: Option<String>,
 }
 
 /// What fsck found.
@@ -99,6 +103,7 @@ pub fn fsck(store: &Store, repair: bool) -> Result<FsckReport> {
                 actual: None,
                 images: affected,
                 quarantined_to: None,
+                refetched_from: None,
             });
             continue;
         }
@@ -120,6 +125,7 @@ pub fn fsck(store: &Store, repair: bool) -> Result<FsckReport> {
                 actual: Some(actual),
                 images: affected,
                 quarantined_to,
+                refetched_from: None,
             });
         }
     }

@@ -17,6 +17,8 @@
 //!                                             diff size, cumulative size, refcount
 //! containers        container id ─────────► ContainerRow: name, image, top layer
 //! container_configs container id ─────────► container config JSON (when recorded)
+//! dist_metadata     diff id ──────────────► [(blob digest, repository)], oldest first, ≤ 50
+//! dist_by_digest    blob digest ──────────► diff id
 //! image_containers  "image\0container" ───► ()
 //! ```
 //!
@@ -44,9 +46,14 @@ const LAYERS: Def = TableDefinition::new("layers");
 const CONTAINERS: Def = TableDefinition::new("containers");
 const IMAGE_CONTAINERS: Def = TableDefinition::new("image_containers");
 const CONTAINER_CONFIGS: Def = TableDefinition::new("container_configs");
+const DIST_METADATA: Def = TableDefinition::new("dist_metadata");
+const DIST_BY_DIGEST: Def = TableDefinition::new("dist_by_digest");
+
+/// Docker keeps at most this many v2 metadata entries per DiffID.
+const MAX_DIST_METADATA: usize = 50;
 
 /// Every projection table, in a fixed order (for dumps and comparisons).
-const ALL: [Def; 9] = [
+const ALL: [Def; 11] = [
     IMAGES,
     CONFIGS,
     REFS,
@@ -56,6 +63,8 @@ const ALL: [Def; 9] = [
     CONTAINERS,
     IMAGE_CONTAINERS,
     CONTAINER_CONFIGS,
+    DIST_METADATA,
+    DIST_BY_DIGEST,
 ];
 
 /// The per-image summary row: everything a listing needs without parsing the config.
@@ -138,6 +147,8 @@ pub struct Tables<T> {
     containers: T,
     image_containers: T,
     container_configs: T,
+    dist_metadata: T,
+    dist_by_digest: T,
 }
 
 /// Tables open for writing inside a redb write transaction.
@@ -166,6 +177,8 @@ impl<'txn> WriteTables<'txn> {
             containers: txn.open_table(CONTAINERS)?,
             image_containers: txn.open_table(IMAGE_CONTAINERS)?,
             container_configs: txn.open_table(CONTAINER_CONFIGS)?,
+            dist_metadata: txn.open_table(DIST_METADATA)?,
+            dist_by_digest: txn.open_table(DIST_BY_DIGEST)?,
         })
     }
 }
@@ -184,6 +197,8 @@ impl ReadTables {
             containers: txn.open_table(CONTAINERS)?,
             image_containers: txn.open_table(IMAGE_CONTAINERS)?,
             container_configs: txn.open_table(CONTAINER_CONFIGS)?,
+            dist_metadata: txn.open_table(DIST_METADATA)?,
+            dist_by_digest: txn.open_table(DIST_BY_DIGEST)?,
         })
     }
 }
@@ -371,6 +386,22 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
         Ok(self.container_configs.get(id)?.map(|v| v.value().to_vec()))
     }
 
+    /// Registry blobs known for layer `diff_id`: `(digest, repository)`, oldest first.
+    pub fn dist_metadata(&self, diff_id: &str) -> Result<Vec<(String, String)>> {
+        match self.dist_metadata.get(diff_id)? {
+            Some(v) => decode("dist_metadata", diff_id, v.value()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The DiffID of registry blob `digest`, if known.
+    pub fn dist_diff_id(&self, digest: &str) -> Result<Option<String>> {
+        Ok(self
+            .dist_by_digest
+            .get(digest)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+    }
+
     /// IDs of the containers created from image `id`.
     pub fn containers_of(&self, image: &str) -> Result<Vec<String>> {
         edge_targets(&self.image_containers, image)
@@ -388,6 +419,8 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
             &self.containers,
             &self.image_containers,
             &self.container_configs,
+            &self.dist_metadata,
+            &self.dist_by_digest,
         ];
         let mut out = Vec::new();
         for (def, t) in ALL.iter().zip(tables) {
@@ -587,6 +620,36 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                         layer.diff_id
                     )));
                 }
+            }
+        }
+        EventBody::DistributionMetadataAdded {
+            diff_id,
+            digest,
+            repository,
+        } => {
+            let mut list = t.dist_metadata(diff_id)?;
+            let entry = (digest.clone(), repository.clone());
+            list.retain(|e| *e != entry);
+            list.push(entry);
+            if list.len() > MAX_DIST_METADATA {
+                let extra = list.len() - MAX_DIST_METADATA;
+                list.drain(..extra);
+            }
+            put(&mut t.dist_metadata, diff_id, &list)?;
+            t.dist_by_digest
+                .insert(digest.as_str(), diff_id.as_bytes())?;
+        }
+        EventBody::DistributionMetadataRemoved {
+            diff_id,
+            digest,
+            repository,
+        } => {
+            let mut list = t.dist_metadata(diff_id)?;
+            list.retain(|(d, r)| !(d == digest && r == repository));
+            if list.is_empty() {
+                t.dist_metadata.remove(diff_id.as_str())?;
+            } else {
+                put(&mut t.dist_metadata, diff_id, &list)?;
             }
         }
         EventBody::ContainerConfigured { id, config } => {

@@ -636,7 +636,7 @@ fn adopts_a_stopped_dockerd_root() {
     }
 
     // Distribution metadata carried beside the log.
-    let md = strata::distribution::metadata::MetadataStore::at(store_dir.path());
+    let md = strata::distribution::metadata::MetadataStore::new(&svc);
     assert_eq!(md.get_diff_id(DIGEST).as_deref(), Some(imp1_layer.as_str()));
     assert_eq!(
         serde_json::to_value(md.get_metadata(&imp1_layer)).unwrap(),
@@ -684,6 +684,7 @@ fn adopts_a_stopped_dockerd_root() {
     assert_eq!(
         kinds,
         BTreeMap::from([
+            ("distribution-metadata-added", 1),
             ("image-created", want_ids.len()),
             ("layer-registered", layer_count.len()),
             ("reference-added", want_refs.len()),

@@ -1208,3 +1208,44 @@ async fn bearer_token_handshake() {
     );
     assert_verified(&svc);
 }
+
+/// fsck --repair fetches a damaged or missing layer again from the registry
+/// the log says it came from (issue 6), and the store verifies afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsck_repair_fetches_damaged_layers_again() {
+    let Some(reg) = plain_registry() else { return };
+    let repo = format!("{}/repair/img", reg.host);
+    let img = base(
+        vec![
+            layer(&[("a", b"the bottom layer of the repaired image")]),
+            layer(&[("b", b"the top layer")]),
+        ],
+        1_650_000_500,
+        &[],
+        &[&format!("{repo}:1")],
+    );
+    let (_a, src) = service();
+    load_imgs(&src, &[&img]).await;
+    src.push_image(&format!("{repo}:1"), None, None).await.unwrap();
+
+    let (d, dst) = service();
+    dst.pull_image_with(&format!("{repo}:1"), fast_pull(None))
+        .await
+        .unwrap();
+    let diff_ids = dst.lookup_image(&img.id()).await.unwrap().root_fs.layers;
+    let blob = |id: &str| d.path().join("blobs/sha256").join(&id[7..]);
+    let mut bytes = std::fs::read(blob(&diff_ids[0])).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(blob(&diff_ids[0]), bytes).unwrap();
+    std::fs::remove_file(blob(&diff_ids[1])).unwrap();
+
+    let report = dst.fsck(true).await.unwrap();
+    assert_eq!(report.problems.len(), 2);
+    for p in &report.problems {
+        let from = p.refetched_from.as_deref().unwrap_or_else(|| panic!("{p:?} not repaired"));
+        assert!(from.starts_with(&format!("{repo}@sha256:")), "{from}");
+    }
+    let again = dst.fsck(false).await.unwrap();
+    assert!(again.problems.is_empty(), "{:?}", again.problems);
+    assert_verified(&dst);
+}

@@ -552,8 +552,7 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
         Command::Container { command } => container(&svc, &mut out, command).await,
         Command::Audit { .. } => Ok(()),
         Command::Fsck { repair, json } => {
-            let store = svc.store();
-            let r = strata::fsck::fsck(store, repair)?;
+            let r = svc.fsck(repair).await?;
             if json {
                 writeln!(
                     out,
@@ -578,6 +577,9 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
                     if let Some(q) = &p.quarantined_to {
                         line.push_str(&format!(", quarantined to {q}"));
                     }
+                    if let Some(f) = &p.refetched_from {
+                        line.push_str(&format!(", fetched again from {f}"));
+                    }
                     writeln!(out, "{line}")?;
                     for img in &p.images {
                         writeln!(out, "  affects image {img}")?;
@@ -593,7 +595,12 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             }
             let tables_ok =
                 r.tables_rebuilt || (r.bad_rows.is_empty() && r.tables_differ.is_none());
-            if r.problems.is_empty() && tables_ok {
+            let unresolved = r
+                .problems
+                .iter()
+                .filter(|p| p.refetched_from.is_none())
+                .count();
+            if unresolved == 0 && tables_ok {
                 Ok(())
             } else {
                 Err(Failure(String::new()))

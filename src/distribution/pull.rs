@@ -5,7 +5,7 @@
 //! ONE store write.
 
 use super::client::{Auth, Fail, MANIFEST_ACCEPT, Session, error_response, header, read_body};
-use super::metadata::{MetadataStore, V2Metadata};
+use super::metadata::V2Metadata;
 use super::{Progress, ProgressSender, send, short};
 use crate::content::ContentStore;
 use crate::digest::{Hasher, chain_ids, sha256_digest};
@@ -422,12 +422,31 @@ async fn pull_one(
     let id2 = image_id.clone();
     let plan_layers = write_plan.as_ref().map(|(_, l)| l.layers.clone());
     let plan_config = write_plan.as_ref().map(|(c, _)| c.to_vec());
+    let meta_items: Vec<(String, V2Metadata)> = match &write_plan {
+        Some((_, layers)) => layers
+            .layers
+            .iter()
+            .zip(&m.layers)
+            .map(|(l, d)| {
+                (
+                    l.diff_id.clone(),
+                    V2Metadata {
+                        digest: d.digest.clone(),
+                        source_repository: r.name(),
+                        hmac: String::new(),
+                    },
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let svc2 = svc.clone();
     let actor2 = actor.clone();
     let updated = tokio::task::spawn_blocking(move || {
         svc2.store().write(&actor2, |w| {
             if let (Some(layers), Some(config)) = (plan_layers, plan_config) {
                 crate::layer::register_layers(w, &layers)?;
+                super::metadata::emit_all(w, &meta_items)?;
                 let id = crate::service::create_image_in(w, config, None, ImageSource::Pull)?;
                 if id != id2 {
                     return Err(Error::internal("image ID does not match the config digest"));
@@ -444,23 +463,6 @@ async fn pull_one(
     .map_err(|e| Error::internal(format!("worker failed: {e}")))??;
 
     if let Some((_, layers)) = &write_plan {
-        let meta = MetadataStore::at(store.root());
-        let items: Vec<(String, V2Metadata)> = layers
-            .layers
-            .iter()
-            .zip(&m.layers)
-            .map(|(l, d)| {
-                (
-                    l.diff_id.clone(),
-                    V2Metadata {
-                        digest: d.digest.clone(),
-                        source_repository: r.name(),
-                        hmac: String::new(),
-                    },
-                )
-            })
-            .collect();
-        let _ = meta.add_all(&items);
         for blob in &layers.completed_order {
             send(&opts.progress, Progress::item(short(blob), "Pull complete"));
         }
@@ -1009,5 +1011,41 @@ mod tests {
                 .message(),
             "no matching manifest for linux/s390x in the manifest list entries"
         );
+    }
+}
+
+/// Download the layer blob `digest` of `repository` again and store it under
+/// its DiffID (fsck's repair of a damaged or missing layer). Fails unless the
+/// blob decompresses to exactly `diff_id`.
+pub(crate) async fn refetch_layer(
+    store: &Store,
+    repository: &str,
+    digest: &str,
+    diff_id: &str,
+    opts: &PullOptions,
+) -> Result<()> {
+    let r = Reference::parse_normalized_named(repository)
+        .map_err(|e| Error::invalid(e.message()))?;
+    let scope = format!("repository:{}:pull", r.path());
+    let sess = Arc::new(
+        Session::open(r.domain(), opts.auth.clone(), vec![scope])
+            .await
+            .map_err(Fail::into_error)?,
+    );
+    let desc = Descriptor {
+        media_type: String::new(),
+        size: 0,
+        digest: digest.to_string(),
+        platform: None,
+    };
+    // No DiffIDs: nothing counts as already present, the blob is fetched.
+    let got = download_layers(store, &sess, &r, &[desc], &[], opts).await?;
+    match got.layers.first() {
+        Some(l) if l.diff_id == diff_id => Ok(()),
+        Some(l) => Err(Error::corrupt(format!(
+            "{repository}@{digest} holds layer {}, not {diff_id}",
+            l.diff_id
+        ))),
+        None => Err(Error::internal("no layer was downloaded")),
     }
 }

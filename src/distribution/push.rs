@@ -196,7 +196,7 @@ pub async fn push(
         sess,
         svc: svc.clone(),
         repo: r.trim_named(),
-        meta: MetadataStore::at(store.root()),
+        meta: MetadataStore::new(svc),
         opts: opts.clone(),
         known: Mutex::new(BTreeMap::new()),
         uploaded: Mutex::new(Vec::new()),

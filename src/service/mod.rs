@@ -161,6 +161,11 @@ impl ImageService {
         }
     }
 
+    /// Who this service records as the actor of its mutations.
+    pub(crate) fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
     /// The underlying store.
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -329,6 +334,37 @@ impl ImageService {
     ) -> Result<()> {
         self.blocking(move |s| crate::archive::save(s.store(), &names, out))
             .await
+    }
+
+    /// `strata fsck` (see [`crate::fsck`]). With `repair`, a damaged or
+    /// missing layer blob is also fetched again from the registry the log
+    /// says it came from (newest known location first).
+    pub async fn fsck(&self, repair: bool) -> Result<crate::fsck::FsckReport> {
+        let mut report = self
+            .blocking(move |s| crate::fsck::fsck(s.store(), repair))
+            .await?;
+        if !repair {
+            return Ok(report);
+        }
+        for p in report.problems.iter_mut() {
+            let places = self.store().read(|t| t.dist_metadata(&p.blob))?;
+            for (digest, repository) in places.iter().rev() {
+                let opts = crate::distribution::PullOptions::default();
+                let fetched = crate::distribution::pull::refetch_layer(
+                    self.store(),
+                    repository,
+                    digest,
+                    &p.blob,
+                    &opts,
+                )
+                .await;
+                if fetched.is_ok() {
+                    p.refetched_from = Some(format!("{repository}@{digest}"));
+                    break;
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Garbage-collect unreferenced blobs and orphan ingest files (see [`crate::gc`]).
