@@ -1226,7 +1226,9 @@ async fn fsck_repair_fetches_damaged_layers_again() {
     );
     let (_a, src) = service();
     load_imgs(&src, &[&img]).await;
-    src.push_image(&format!("{repo}:1"), None, None).await.unwrap();
+    src.push_image(&format!("{repo}:1"), None, None)
+        .await
+        .unwrap();
 
     let (d, dst) = service();
     dst.pull_image_with(&format!("{repo}:1"), fast_pull(None))
@@ -1242,7 +1244,10 @@ async fn fsck_repair_fetches_damaged_layers_again() {
     let report = dst.fsck(true).await.unwrap();
     assert_eq!(report.problems.len(), 2);
     for p in &report.problems {
-        let from = p.refetched_from.as_deref().unwrap_or_else(|| panic!("{p:?} not repaired"));
+        let from = p
+            .refetched_from
+            .as_deref()
+            .unwrap_or_else(|| panic!("{p:?} not repaired"));
         assert!(from.starts_with(&format!("{repo}@sha256:")), "{from}");
     }
     let again = dst.fsck(false).await.unwrap();

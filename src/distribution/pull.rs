@@ -1024,8 +1024,8 @@ pub(crate) async fn refetch_layer(
     diff_id: &str,
     opts: &PullOptions,
 ) -> Result<()> {
-    let r = Reference::parse_normalized_named(repository)
-        .map_err(|e| Error::invalid(e.message()))?;
+    let r =
+        Reference::parse_normalized_named(repository).map_err(|e| Error::invalid(e.message()))?;
     let scope = format!("repository:{}:pull", r.path());
     let sess = Arc::new(
         Session::open(r.domain(), opts.auth.clone(), vec![scope])
