@@ -6,10 +6,158 @@
 //! are read and checked: no entry or hardlink target may climb out of the
 //! layer root. After the end-of-archive marker the rest of the stream is
 //! drained and hashed too, as Docker does.
+//!
+//! Decompression is bounded ([`Limits`]): a compressed stream may inflate to
+//! at most [`Limits::max_bytes`] (default 64 GiB, env
+//! `STRATA_MAX_DECOMPRESSED_BYTES`), and past [`RATIO_FLOOR`] (1 GiB) of
+//! output to at most [`Limits::max_ratio`] times the compressed bytes read
+//! (default 1000, env `STRATA_MAX_INFLATION_RATIO`; gzip's best ratio is
+//! about 1032:1, so this stops gzip bombs of zeros after about 1 GiB and
+//! xz/zstd bombs early). Plain streams are not bounded here: they cost
+//! what the client sends. Both variables are read once per process.
 
 use crate::content::{ContentStore, Ingest};
 use crate::error::{Error, Result};
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Default [`Limits::max_bytes`]: 64 GiB.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 64 << 30;
+/// Default [`Limits::max_ratio`].
+pub const DEFAULT_MAX_INFLATION_RATIO: u64 = 1000;
+/// The inflation-ratio bound applies only past this much output (1 GiB).
+pub const RATIO_FLOOR: u64 = 1 << 30;
+/// Environment variable overriding [`Limits::max_bytes`].
+pub const MAX_BYTES_ENV: &str = "STRATA_MAX_DECOMPRESSED_BYTES";
+/// Environment variable overriding [`Limits::max_ratio`] (0 disables it).
+pub const MAX_RATIO_ENV: &str = "STRATA_MAX_INFLATION_RATIO";
+
+/// Bounds on what decompression may produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most bytes one compressed stream (a layer, an archive) may inflate
+    /// to; also the most all layers of one archive may inflate to together.
+    pub max_bytes: u64,
+    /// Most output bytes per compressed input byte once the output passes
+    /// `ratio_floor`; 0 = no ratio bound.
+    pub max_ratio: u64,
+    /// Output size past which `max_ratio` applies ([`RATIO_FLOOR`]).
+    pub ratio_floor: u64,
+}
+
+impl Limits {
+    /// The process's limits: defaults, overridden by the environment
+    /// (read once; unparsable values are ignored with a warning).
+    pub fn get() -> Limits {
+        static LIMITS: OnceLock<Limits> = OnceLock::new();
+        *LIMITS.get_or_init(|| {
+            let read = |name: &str, default: u64| match std::env::var(name) {
+                Ok(v) => v.trim().parse::<u64>().unwrap_or_else(|_| {
+                    tracing::warn!("ignoring {name}={v:?}: not a number");
+                    default
+                }),
+                Err(_) => default,
+            };
+            Limits {
+                max_bytes: read(MAX_BYTES_ENV, DEFAULT_MAX_DECOMPRESSED_BYTES),
+                max_ratio: read(MAX_RATIO_ENV, DEFAULT_MAX_INFLATION_RATIO),
+                ratio_floor: RATIO_FLOOR,
+            }
+        })
+    }
+}
+
+/// A decompression budget shared by several streams (all layers of one
+/// archive): at most `limit` bytes in total.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    /// A budget of `limit` decompressed bytes.
+    pub fn new(limit: u64) -> Budget {
+        Budget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Counts the (compressed) bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Why a bounded stream stopped, once it has (shared with its reader's
+/// owner, since tar readers may rewrap the I/O error).
+pub type Tripped = Arc<Mutex<Option<String>>>;
+
+/// The message of a tripped bound, if any.
+pub fn tripped(t: &Tripped) -> Option<String> {
+    t.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Decompressed output, checked against the limits as it is produced.
+struct Bounded<'b, R> {
+    inner: R,
+    compressed: Arc<AtomicU64>,
+    out: u64,
+    limits: Limits,
+    budget: Option<&'b Budget>,
+    tripped: Tripped,
+}
+
+impl<R: Read> Bounded<'_, R> {
+    fn trip(&self, msg: String) -> io::Error {
+        *self.tripped.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
+        io::Error::other(msg)
+    }
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        if self.out > self.limits.max_bytes {
+            return Err(self.trip(format!(
+                "decompressed size exceeds the limit of {} bytes ({MAX_BYTES_ENV})",
+                self.limits.max_bytes
+            )));
+        }
+        if self.limits.max_ratio > 0 && self.out > self.limits.ratio_floor {
+            let compressed = self.compressed.load(Ordering::Relaxed).max(1);
+            if self.out / compressed > self.limits.max_ratio {
+                return Err(self.trip(format!(
+                    "decompressed data is more than {} times its compressed size \
+                     ({} bytes from {compressed}; {MAX_RATIO_ENV})",
+                    self.limits.max_ratio, self.out
+                )));
+            }
+        }
+        if let Some(b) = self.budget {
+            let used = b.used.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            if used > b.limit {
+                return Err(self.trip(format!(
+                    "the archive's layers decompress to more than {} bytes ({MAX_BYTES_ENV})",
+                    b.limit
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
 
 /// A layer that was written to the content store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +214,40 @@ pub fn decompressed<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn Read + 'a>> {
     })
 }
 
+/// [`decompressed`], bounded by `limits` (and `budget`, when given) when
+/// the stream is compressed. When a bound stops the stream, reads fail and
+/// the returned [`Tripped`] holds the message.
+pub fn decompressed_bounded<'a, R: Read + 'a>(
+    reader: R,
+    limits: Limits,
+    budget: Option<&'a Budget>,
+) -> Result<(Box<dyn Read + 'a>, Tripped)> {
+    let tripped: Tripped = Arc::new(Mutex::new(None));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut buf = BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner: reader,
+            count: count.clone(),
+        },
+    );
+    if detect_compression(buf.fill_buf()?) == Compression::None {
+        return Ok((Box::new(buf), tripped));
+    }
+    let plain = decompressed(buf)?;
+    Ok((
+        Box::new(Bounded {
+            inner: plain,
+            compressed: count,
+            out: 0,
+            limits,
+            budget,
+            tripped: tripped.clone(),
+        }),
+        tripped,
+    ))
+}
+
 /// Whether a tar path climbs above its root once cleaned (`a/../../b`).
 pub fn escapes_root(path: &[u8]) -> bool {
     escapes_from(0, path)
@@ -93,12 +275,17 @@ pub(crate) fn escapes_from(depth: usize, path: &[u8]) -> bool {
 struct Tee<'a, R> {
     inner: R,
     out: &'a mut Ingest,
+    /// A second hash, to check an expected DiffID before committing.
+    check: Option<crate::digest::Hasher>,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         io::Write::write_all(self.out, &buf[..n])?;
+        if let Some(h) = self.check.as_mut() {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -162,19 +349,51 @@ pub(crate) fn register_layers(
     Ok(())
 }
 
-/// Decompress, check, hash and store the layer stream `reader`.
+/// Decompress, check, hash and store the layer stream `reader`, within the
+/// process's [`Limits`].
 pub fn ingest_layer<R: Read>(
     content: &ContentStore,
     reader: R,
     what: &str,
 ) -> Result<IngestedLayer> {
+    ingest_layer_within(content, reader, what, Limits::get(), None, None)
+}
+
+/// [`ingest_layer`] with explicit `limits`, and counting against `budget`
+/// (the archive's) when given. A tripped bound is an InvalidArgument error
+/// naming the layer; nothing is committed. With `expected` (a DiffID), a
+/// stream hashing to anything else is refused before it is committed
+/// (Docker's `invalid diffID for layer {index}` message, `index` taken
+/// from the caller), so a refused load leaves no stray blob.
+pub fn ingest_layer_within<R: Read>(
+    content: &ContentStore,
+    reader: R,
+    what: &str,
+    limits: Limits,
+    budget: Option<&Budget>,
+    expected: Option<(usize, &str)>,
+) -> Result<IngestedLayer> {
     let mut ingest = content.ingest()?;
-    let plain = decompressed(reader).map_err(|e| e.context(what))?;
+    let (plain, trip) =
+        decompressed_bounded(reader, limits, budget).map_err(|e| e.context(what))?;
     let tee = Tee {
         inner: plain,
         out: &mut ingest,
+        check: expected.map(|_| crate::digest::Hasher::new()),
     };
-    let (_, diff_size) = scan_tar(tee, what)?;
+    let scanned = scan_tar(tee, what);
+    if let Some(msg) = tripped(&trip) {
+        return Err(Error::invalid(format!("{what}: {msg}")));
+    }
+    let (tee, diff_size) = scanned?;
+    if let (Some((i, want)), Some(h)) = (expected, tee.check) {
+        let got = h.finish();
+        if got != want {
+            return Err(Error::invalid(format!(
+                "invalid diffID for layer {i}: expected {want:?}, got {got:?}"
+            )));
+        }
+    }
     let (diff_id, _) = ingest.commit()?;
     Ok(IngestedLayer { diff_id, diff_size })
 }
@@ -246,6 +465,98 @@ mod tests {
             l.diff_id,
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+        assert_eq!(l.diff_size, 0);
+    }
+
+    /// `n` gzip members of 1 MiB of zeros each (MultiGzDecoder reads them all).
+    fn zero_bomb(header: &[u8], n: usize) -> Vec<u8> {
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            io::Write::write_all(&mut e, b).unwrap();
+            e.finish().unwrap()
+        };
+        let mut out = gz(header);
+        let member = gz(&vec![0u8; 1 << 20]);
+        for _ in 0..n {
+            out.extend_from_slice(&member);
+        }
+        out
+    }
+
+    #[test]
+    fn decompression_bounds_stop_bombs_and_commit_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(dir.path()).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("bomb").unwrap();
+        h.set_size(1 << 40);
+        h.set_cksum();
+        let bomb = zero_bomb(h.as_bytes(), 64);
+        let no_ratio = Limits {
+            max_bytes: 8 << 20,
+            max_ratio: 0,
+            ratio_floor: RATIO_FLOOR,
+        };
+        let cases = [
+            (
+                "absolute bound",
+                no_ratio,
+                None,
+                "layer 0: decompressed size exceeds the limit of 8388608 bytes (STRATA_MAX_DECOMPRESSED_BYTES)",
+            ),
+            (
+                "ratio bound past the floor",
+                Limits {
+                    max_bytes: u64::MAX,
+                    max_ratio: 100,
+                    ratio_floor: 4 << 20,
+                },
+                None,
+                "layer 0: decompressed data is more than 100 times its compressed size",
+            ),
+            (
+                "archive budget",
+                Limits {
+                    max_bytes: u64::MAX,
+                    ..no_ratio
+                },
+                Some(Budget::new(2 << 20)),
+                "layer 0: the archive's layers decompress to more than 2097152 bytes (STRATA_MAX_DECOMPRESSED_BYTES)",
+            ),
+        ];
+        for (name, limits, budget, want) in cases {
+            let err = ingest_layer_within(&cs, &bomb[..], "layer 0", limits, budget.as_ref(), None)
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                crate::error::ErrorKind::InvalidArgument,
+                "{name}"
+            );
+            assert!(err.message().starts_with(want), "{name}: {err}");
+            assert!(cs.list().unwrap().is_empty(), "{name}");
+            assert_eq!(
+                std::fs::read_dir(dir.path().join("ingest"))
+                    .unwrap()
+                    .count(),
+                0,
+                "{name}"
+            );
+        }
+        // Within the bounds a (smaller, honest) stream is fine.
+        let mut h2 = tar::Header::new_ustar();
+        h2.set_path("ok").unwrap();
+        h2.set_size(0);
+        h2.set_cksum();
+        let ok = zero_bomb(h2.as_bytes(), 2);
+        let l = ingest_layer_within(
+            &cs,
+            &ok[..],
+            "layer 0",
+            no_ratio,
+            Some(&Budget::new(3 << 20)),
+            None,
+        )
+        .unwrap();
         assert_eq!(l.diff_size, 0);
     }
 

@@ -94,11 +94,11 @@ async fn setup(w: Workload, svc: &ImageService) {
             }
         }
         Workload::Prune => {
-            for family in 0..3u64 {
+            for family in 0..5u64 {
                 let b = image(family, &[&format!("base:{family}")]);
                 let mut imgs = vec![b.clone()];
                 let label = [("family", if family == 0 { "a" } else { "b" })];
-                for i in 0..12 {
+                for i in 0..16 {
                     let data = noise(50 + family * 100 + i, 2000);
                     let created = 1_700_000_000 + (family * 100 + i) as i64;
                     imgs.push(child(
@@ -125,7 +125,7 @@ async fn setup(w: Workload, svc: &ImageService) {
             }
         }
         Workload::Gc => {
-            for i in 0..24 {
+            for i in 0..40 {
                 load_imgs(svc, &[&image(i, &[&format!("gone:{i}")])]).await;
                 svc.image_delete(&format!("gone:{i}"), false, true)
                     .await

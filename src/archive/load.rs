@@ -7,6 +7,11 @@
 //! the store already has, and written as a blob. Finally one write
 //! transaction registers layers, creates images and moves tags. Any error
 //! leaves the tables untouched (stray blobs are garbage for gc).
+//!
+//! Decompression is bounded (`layer::Limits`): the archive stream, each
+//! layer, and all layers together may each inflate to at most
+//! `STRATA_MAX_DECOMPRESSED_BYTES` (default 64 GiB), with an inflation-ratio
+//! bound past 1 GiB; the error names the entry or layer.
 
 use crate::config::ImageConfig;
 use crate::content::ContentStore;
@@ -87,14 +92,34 @@ pub(super) struct Archive {
 
 impl Archive {
     pub(super) fn read(content: &ContentStore, lease: &Lease, input: impl Read) -> Result<Archive> {
-        let plain = layer::decompressed(input)?;
+        let (plain, trip) = layer::decompressed_bounded(input, layer::Limits::get(), None)?;
+        let mut current = None;
+        let result = Self::read_entries(content, lease, plain, &mut current);
+        match (result, layer::tripped(&trip)) {
+            (Err(_), Some(msg)) => Err(Error::invalid(match current {
+                Some(raw) => format!("archive entry {raw:?}: {msg}"),
+                None => format!("archive: {msg}"),
+            })),
+            (r, _) => r,
+        }
+    }
+
+    /// Stream the entries of `plain`; `current` names the entry being read.
+    fn read_entries(
+        content: &ContentStore,
+        lease: &Lease,
+        plain: impl Read,
+        current: &mut Option<String>,
+    ) -> Result<Archive> {
         let mut tar = tar::Archive::new(plain);
         let mut nodes = HashMap::new();
         let mut dirs = BTreeSet::new();
         let entries = tar.entries().map_err(invalid_tar)?;
         for entry in entries {
+            *current = None;
             let mut entry = entry.map_err(invalid_tar)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            *current = Some(raw.clone());
             if raw.starts_with('/') {
                 return Err(Error::invalid(format!(
                     "archive entry {raw:?} has an absolute path"
@@ -260,6 +285,8 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
     let items: Vec<ManifestItem> = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| Error::invalid(format!("invalid manifest.json: {e}")))?;
 
+    let limits = layer::Limits::get();
+    let budget = layer::Budget::new(limits.max_bytes);
     let mut done: HashMap<String, IngestedLayer> = HashMap::new();
     let mut prepared = Vec::with_capacity(items.len());
     for item in &items {
@@ -296,8 +323,22 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
                 None => {
                     let what = format!("layer {i} ({path})");
                     let l = match staged {
-                        Staged::Memory(b) => layer::ingest_layer(content, &b[..], &what)?,
-                        Staged::File(f) => layer::ingest_layer(content, f.reopen()?, &what)?,
+                        Staged::Memory(b) => layer::ingest_layer_within(
+                            content,
+                            &b[..],
+                            &what,
+                            limits,
+                            Some(&budget),
+                            Some((i, expected.as_str())),
+                        )?,
+                        Staged::File(f) => layer::ingest_layer_within(
+                            content,
+                            f.reopen()?,
+                            &what,
+                            limits,
+                            Some(&budget),
+                            Some((i, expected.as_str())),
+                        )?,
                     };
                     done.insert(key.to_string(), l.clone());
                     l
