@@ -5,7 +5,7 @@
 //!   events it stands for ([`Mapper`]); history (`since`/`until`) is a replay
 //!   of the log, live events come from [`Store::subscribe`];
 //! * events the log cannot express (`prune`, `save`, `load` of an image that
-//!   was already present) are emitted by the route handlers through
+//!   was already present, `pull`, `push`) are emitted by the route handlers through
 //!   [`Hub::emit`]. They are not stored: a bounded ring (256, like dockerd's
 //!   buffer) keeps the recent ones for `since` queries while this server runs.
 //!
@@ -15,9 +15,8 @@
 //! * delete's digest-cleanup step (delete-prune-filters.md §2.6) removes
 //!   references without an `untag` event in dockerd; the log cannot tell
 //!   those removals apart, so strata emits `untag` for every removed reference;
-//! * `pull`/`push`/`import`/container `commit` events are not mapped (those
-//!   routes are not served yet; `import` maps from an `ImageCreated` of
-//!   source Import);
+//! * container `commit` events are not mapped (`import` maps from an
+//!   `ImageCreated` of source Import; `pull`/`push` come from their routes);
 //! * history goes back to the start of the log (dockerd keeps 256 events);
 //!   ephemeral events are only in history while this server process runs.
 

@@ -349,7 +349,7 @@ async fn http_get(full: &str, uri: &hyper::Uri) -> ApiResult<hyper::body::Incomi
 /// output are HTTP errors; after `Downloading from`, in-stream.
 pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     if !ctx.query.get("fromImage").is_empty() {
-        return Err(ApiError::not_implemented("POST /images/create?fromImage"));
+        return super::registry::pull(ctx).await;
     }
     let q = ctx.query.clone();
     let mut options = crate::service::ImportOptions::default();

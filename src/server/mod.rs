@@ -10,12 +10,7 @@
 //! * [`actor`]: every request runs as its peer uid + User-Agent.
 //!
 //! * [`archive`]: `docker cp`'s archive routes, export and commit.
-//!
-//! Routes strata does not serve yet answer 501 `not implemented in strata
-//! yet: <route>`: `POST /images/create?fromImage` (pull),
-//! `POST /images/{name}/push`, `GET /images/search`,
-//! and `POST /auth` (strata has no registry client to verify credentials
-//! with, so it cannot honestly answer `Login Succeeded`).
+//! * [`registry`]: pull, push, search and login against registries.
 
 pub mod actor;
 pub mod archive;
@@ -25,6 +20,7 @@ pub mod events;
 pub mod images;
 pub mod json;
 pub mod query;
+pub mod registry;
 pub mod router;
 pub mod stream;
 pub mod system;

@@ -3,7 +3,7 @@
 
 use super::errors::{ApiError, ApiResult};
 use super::query::{Query, percent_decode};
-use super::{Body, State, archive, containers, images, system};
+use super::{Body, State, archive, containers, images, registry, system};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -42,6 +42,8 @@ pub enum Route {
     ContainerArchiveHead(String),
     ContainerArchivePut(String),
     ContainerExport(String),
+    ImagesSearch,
+    ImagePush(String),
     /// A route strata does not serve yet: 501 naming it.
     NotImplemented(&'static str),
 }
@@ -63,7 +65,7 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
             "/events" => Events,
             "/system/df" => SystemDf,
             "/images/json" => ImagesList,
-            "/images/search" => NotImplemented("GET /images/search"),
+            "/images/search" => ImagesSearch,
             "/images/get" => ImagesGet,
             "/containers/json" => ContainersList,
             _ => {
@@ -97,8 +99,8 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
             "/commit" => Commit,
             "/containers/create" => ContainerCreate,
             _ => {
-                if suffix(path, "/images/", "/push").is_some() {
-                    NotImplemented("POST /images/{name}/push")
+                if let Some(n) = suffix(path, "/images/", "/push") {
+                    ImagePush(name(n))
                 } else if let Some(n) = suffix(path, "/images/", "/tag") {
                     ImageTag(name(n))
                 } else if path == "/images/prune" {
@@ -238,7 +240,9 @@ async fn dispatch(ctx: Ctx, route: Route) -> ApiResult<Response<Body>> {
         Info => system::info(ctx).await,
         Events => system::events(ctx),
         SystemDf => system::df(ctx).await,
-        Auth => Err(ApiError::not_implemented("POST /auth")),
+        Auth => registry::auth(ctx).await,
+        ImagesSearch => registry::search(ctx).await,
+        ImagePush(n) => registry::push(ctx, &n).await,
         ImagesList => images::list(ctx).await,
         ImagesGet => {
             let names = ctx.query.all("names");
@@ -326,7 +330,7 @@ mod tests {
                 "push",
                 Method::POST,
                 "/images/r/push",
-                Some(NotImplemented("POST /images/{name}/push")),
+                Some(ImagePush("r".into())),
             ),
             ("prune", Method::POST, "/images/prune", Some(ImagesPrune)),
             (
@@ -341,6 +345,14 @@ mod tests {
                 "/images/a/b:1",
                 Some(ImageDelete("a/b:1".into())),
             ),
+            (
+                "push with registry",
+                Method::POST,
+                "/images/127.0.0.1:5000/a/b/push",
+                Some(ImagePush("127.0.0.1:5000/a/b".into())),
+            ),
+            ("search", Method::GET, "/images/search", Some(ImagesSearch)),
+            ("auth", Method::POST, "/auth", Some(Auth)),
             ("wrong method", Method::PUT, "/images/json", None),
             ("unknown", Method::GET, "/nope", None),
             (
