@@ -145,7 +145,27 @@ impl Store {
         }
     }
 
+    /// Whether the store is already at this schema with every table present:
+    /// then opening needs no write (and no fsync).
+    fn schema_is_current(&self) -> bool {
+        let Ok(txn) = self.db.begin_read() else {
+            return false;
+        };
+        let current = txn.open_table(log::META).ok().and_then(|meta| {
+            meta.get(SCHEMA_KEY)
+                .ok()
+                .flatten()
+                .map(|v| v.value().to_vec())
+        });
+        current.as_deref() == Some(SCHEMA_VERSION.to_le_bytes().as_slice())
+            && txn.open_table(log::EVENTS).is_ok()
+            && ReadTables::open_read(&txn).is_ok()
+    }
+
     fn init_schema(&self) -> Result<()> {
+        if self.schema_is_current() {
+            return Ok(());
+        }
         let txn = self.rw()?.begin_write()?;
         {
             let mut meta = txn.open_table(log::META)?;
