@@ -151,6 +151,30 @@ impl ContentStore {
         )?)
     }
 
+    /// The partial download of blob `digest`, `<root>/ingest/partial-<hex>`:
+    /// opened for reading and writing (created empty if missing, never
+    /// truncated) and tracked by `lease` atomically with respect to gc, so it
+    /// survives gc while `lease` is live (see `distribution::pull`).
+    pub(crate) fn partial_file(&self, lease: &Lease, digest: &str) -> Result<(File, PathBuf)> {
+        let hex = hex_part(digest);
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid(format!("invalid digest {digest:?}")));
+        }
+        let path = self.ingest_dir().join(format!("partial-{hex}"));
+        let file = lease.create_tracked(
+            || {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+            },
+            |_| path.clone(),
+        )?;
+        Ok((file, path))
+    }
+
     /// Every blob digest present, sorted.
     pub fn list(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();

@@ -141,6 +141,30 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Split a canonical string the store wrote itself
+    /// (`domain/path:tag` or `domain/path@digest`) without the grammar's
+    /// regexes: listing parses every stored reference. `None` when the text
+    /// is not of that shape.
+    pub(crate) fn from_stored_canonical(s: &str) -> Option<Reference> {
+        let (domain, rest) = s.split_once('/')?;
+        let (path, tag, digest) = match rest.split_once('@') {
+            Some((path, digest)) => (path, None, Some(digest)),
+            None => {
+                let (path, tag) = rest.rsplit_once(':')?;
+                (path, Some(tag), None)
+            }
+        };
+        if domain.is_empty() || path.is_empty() || path.contains(':') {
+            return None;
+        }
+        Some(Reference {
+            domain: domain.to_string(),
+            path: path.to_string(),
+            tag: tag.map(str::to_string),
+            digest: digest.map(str::to_string),
+        })
+    }
+
     /// Go's `reference.Parse`: the raw grammar, no normalisation (§2.1).
     ///
     /// Errors: `repository name must have at least one component` (empty

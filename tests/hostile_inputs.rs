@@ -424,7 +424,7 @@ async fn unknown_fields_and_huge_json_are_kept_verbatim() {
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(15), "slow load");
-    assert_eq!(report.images, [id.clone()]);
+    assert_eq!(report.images, std::slice::from_ref(&id));
     assert_eq!(svc.lookup_image("hostile/unknown:1").await.unwrap().id, id);
     let out = tempfile::NamedTempFile::new().unwrap();
     svc.export_image(vec!["hostile/unknown:1".into()], out.reopen().unwrap())

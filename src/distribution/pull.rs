@@ -1,8 +1,18 @@
 //! Pull (spec §4): resolve the manifest, select a platform from lists,
-//! fetch the config, download the missing layers (≤ 3 at once, retried,
-//! decompressed and hashed while streaming into the content store), verify
-//! everything, then make the image, its layers and its references appear in
-//! ONE store write.
+//! fetch the config, download the missing layers (≤ 3 at once, retried),
+//! verify everything, then make the image, its layers and its references
+//! appear in ONE store write.
+//!
+//! A layer's compressed bytes go to `<store root>/ingest/partial-<hex>`
+//! while hashed; once complete and verified they are decompressed into the
+//! content store (the DiffID check is the config's). Downloads resume: the
+//! bytes of an interrupted or cancelled download stay there under a lease
+//! that expires after [`PARTIAL_LEASE`] (gc keeps them meanwhile), and the
+//! next attempt, or the next pull of the same blob, re-hashes them and asks
+//! for the rest with `Range: bytes=N-` (a `200` answer starts over, as do a
+//! `416` and a final digest mismatch). Leases live in memory: after a
+//! restart, gc removes partial files as orphans unless a pull of the same
+//! blob picks them up first.
 
 use super::client::{Auth, Fail, MANIFEST_ACCEPT, Session, error_response, header, read_body};
 use super::metadata::V2Metadata;
@@ -21,7 +31,6 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -833,42 +842,125 @@ async fn download_with_retries(
     }
 }
 
-enum Chunk {
-    Data(Bytes),
-    End,
-    Abort(String),
+/// How long the bytes of an interrupted or cancelled layer download are kept
+/// from gc for a later attempt to resume from.
+pub const PARTIAL_LEASE: Duration = Duration::from_secs(24 * 3600);
+
+/// Downloads of one partial file in this process, one at a time.
+static PARTIAL_CLAIMS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// The partial file of one blob download, `<store root>/ingest/partial-<hex>`,
+/// holding the compressed bytes received so far.
+///
+/// While the download runs, a lease protects the file. When the download
+/// ends without the layer (a transport failure, an error, or the pull being
+/// cancelled and this dropped), the lease is given [`PARTIAL_LEASE`] to
+/// live, so gc keeps the bytes and the next attempt, or the next pull of the
+/// same blob, resumes with a `Range` request. Leases live in memory: after
+/// a restart of the process, gc treats partial files as orphans and removes
+/// them unless a pull of the same blob picks them up first. A completed (or
+/// unusable) download removes its file.
+struct Partial {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    lease: Option<crate::lease::Lease>,
+    keep: bool,
+    _claim: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-/// A blocking reader fed by the download task.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Chunk>,
-    buf: Bytes,
-    done: bool,
-}
+impl Partial {
+    async fn open(content: &ContentStore, digest: &str) -> Result<Partial> {
+        let path = content
+            .ingest_root()
+            .join(format!("partial-{}", crate::digest::hex_part(digest)));
+        let claim = PARTIAL_CLAIMS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(path.clone())
+            .or_default()
+            .clone();
+        let claim = claim.lock_owned().await;
+        let lease = content.lease();
+        let (file, path) = content.partial_file(&lease, digest)?;
+        Ok(Partial {
+            file,
+            path,
+            lease: Some(lease),
+            keep: true,
+            _claim: Some(claim),
+        })
+    }
 
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.buf.is_empty() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.blocking_recv() {
-                Some(Chunk::Data(b)) => self.buf = b,
-                Some(Chunk::End) => self.done = true,
-                Some(Chunk::Abort(m)) => return Err(std::io::Error::other(m)),
-                None => return Err(std::io::Error::other("download aborted")),
-            }
-        }
-        let n = out.len().min(self.buf.len());
-        out[..n].copy_from_slice(&self.buf[..n]);
-        let _ = self.buf.split_to(n);
-        Ok(n)
+    /// Hash what is on disk: the hasher over the whole file, positioned at its end.
+    async fn rehash(&mut self) -> std::result::Result<Hasher, Fail> {
+        let file = self.file.try_clone().map_err(io_fail)?;
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Seek, SeekFrom};
+            let mut f = file;
+            f.seek(SeekFrom::Start(0))?;
+            let mut h = Hasher::new();
+            std::io::copy(&mut f, &mut h)?;
+            f.seek(SeekFrom::End(0))?;
+            Ok::<_, std::io::Error>(h)
+        })
+        .await
+        .map_err(|e| Fail::fatal(format!("hashing a partial download failed: {e}")))?
+        .map_err(io_fail)
+    }
+
+    /// Drop what is on disk.
+    fn truncate(&mut self) -> std::result::Result<(), Fail> {
+        use std::io::{Seek, SeekFrom};
+        self.file.set_len(0).map_err(io_fail)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(io_fail)?;
+        Ok(())
+    }
+
+    /// Remove the file when this is dropped (done with it).
+    fn discard(&mut self) {
+        self.keep = false;
     }
 }
 
-/// One download attempt: stream the blob, hash it, and feed it to a
-/// blocking ingest that decompresses, checks and stores the layer. The
-/// ingest commits only after the compressed digest was verified.
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        if self.keep && self.file.metadata().is_ok_and(|m| m.len() > 0) {
+            lease.expire_after(PARTIAL_LEASE);
+        } else {
+            let _ = std::fs::remove_file(&self.path);
+            drop(lease);
+        }
+        // Release the claim, and forget it when no one else waits.
+        self._claim.take();
+        let mut claims = PARTIAL_CLAIMS.lock().unwrap_or_else(|p| p.into_inner());
+        if claims
+            .get(&self.path)
+            .is_some_and(|c| Arc::strong_count(c) == 1)
+        {
+            claims.remove(&self.path);
+        }
+    }
+}
+
+fn io_fail(e: std::io::Error) -> Fail {
+    Fail::fatal(format!("writing a layer download failed: {e}"))
+}
+
+/// Where a `206 Partial Content` answer starts (`Content-Range: bytes N-M/T`).
+fn content_range_start(resp: &hyper::Response<hyper::body::Incoming>) -> Option<u64> {
+    let v = header(resp, "content-range")?;
+    let rest = v.trim().strip_prefix("bytes ")?;
+    rest.split('-').next()?.trim().parse().ok()
+}
+
+/// One download attempt: bring the compressed blob into its partial file
+/// (resuming from what a former attempt left there), verify its digest,
+/// then decompress and store the layer from the complete file.
 async fn download_once(
     sess: &Session,
     content: &ContentStore,
@@ -877,86 +969,160 @@ async fn download_once(
     size: u64,
     progress: &ProgressSender,
 ) -> std::result::Result<IngestedLayer, Fail> {
+    use std::io::Write;
     let id = short(digest);
-    let resp = sess
-        .get(Method::GET, &format!("/v2/{path}/blobs/{digest}"), &[])
-        .await?;
-    if !resp.status().is_success() {
-        return Err(error_response(resp).await);
+    let mut partial = Partial::open(content, digest)
+        .await
+        .map_err(|e| Fail::fatal(e.message()))?;
+    let mut hasher = partial.rehash().await?;
+    if size > 0 && hasher.len() > size {
+        partial.truncate()?;
+        hasher = Hasher::new();
     }
-    let total = header(&resp, "content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(size);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(8);
+    let url = format!("/v2/{path}/blobs/{digest}");
+    loop {
+        let offset = hasher.len();
+        let complete_on_disk = size > 0 && offset == size;
+        if !complete_on_disk {
+            let range = format!("bytes={offset}-");
+            let headers: &[(&str, &str)] = if offset > 0 {
+                &[("Range", range.as_str())]
+            } else {
+                &[]
+            };
+            let resp = sess.get(Method::GET, &url, headers).await?;
+            let status = resp.status().as_u16();
+            match status {
+                206 if offset > 0 && content_range_start(&resp) == Some(offset) => {}
+                200 => {
+                    if offset > 0 {
+                        // The server ignored the Range header: start over.
+                        partial.truncate()?;
+                        hasher = Hasher::new();
+                    }
+                }
+                206 | 416 if offset > 0 => {
+                    // Not the range asked for, or nothing past what we
+                    // have: start over.
+                    partial.truncate()?;
+                    hasher = Hasher::new();
+                    continue;
+                }
+                _ if !resp.status().is_success() => return Err(error_response(resp).await),
+                _ => {
+                    return Err(Fail::fatal(format!(
+                        "unexpected status {status} downloading {digest}"
+                    )));
+                }
+            }
+            let start = hasher.len();
+            let total = header(&resp, "content-length")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|n| n + start)
+                .unwrap_or(size);
+            let mut body = resp.into_body();
+            let mut reported = start;
+            while let Some(frame) = body.frame().await {
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(e) => {
+                        // Keep what arrived: the next attempt resumes there.
+                        let _ = partial.file.flush();
+                        return Err(Fail::transient(super::client::body_error(&e)));
+                    }
+                };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                partial.file.write_all(&data).map_err(io_fail)?;
+                hasher.update(&data);
+                let n = hasher.len();
+                if n - reported >= (512 * 1024).min(total / 100).max(1) {
+                    reported = n;
+                    send(
+                        progress,
+                        Progress::Bytes {
+                            id: id.clone(),
+                            action: "Downloading".into(),
+                            current: n,
+                            total,
+                        },
+                    );
+                }
+            }
+        }
+        send(progress, Progress::item(id.clone(), "Verifying Checksum"));
+        let got = std::mem::take(&mut hasher).finish();
+        if got == digest {
+            break;
+        }
+        if offset > 0 {
+            // The bytes kept from before may be what is wrong: start over.
+            partial.truncate()?;
+            hasher = Hasher::new();
+            continue;
+        }
+        partial.discard();
+        return Err(Fail::fatal(format!(
+            "filesystem layer verification failed for digest {digest}"
+        )));
+    }
+    // The compressed blob is complete and verified: store the layer.
+    partial.discard();
+    let file = partial.file.try_clone().map_err(io_fail)?;
     let content = content.clone();
     let what = format!("layer {digest}");
-    let ingest = tokio::task::spawn_blocking(move || {
-        let reader = ChannelReader {
-            rx,
-            buf: Bytes::new(),
-            done: false,
-        };
-        crate::layer::ingest_layer(&content, reader, &what)
-    });
-    let mut hasher = Hasher::new();
-    let mut body = resp.into_body();
-    let mut reported = 0u64;
-    let mut own_failure: Option<Fail> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => {
-                own_failure = Some(Fail::transient(super::client::body_error(&e)));
-                break;
-            }
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        hasher.update(&data);
-        let n = hasher.len();
-        if n - reported >= (512 * 1024).min(total / 100).max(1) {
-            reported = n;
-            send(
-                progress,
-                Progress::Bytes {
-                    id: id.clone(),
-                    action: "Downloading".into(),
-                    current: n,
-                    total,
-                },
-            );
-        }
-        if tx.send(Chunk::Data(data)).await.is_err() {
-            break; // the ingest failed: its error is reported below
-        }
-    }
-    if own_failure.is_none() && !tx.is_closed() {
-        send(progress, Progress::item(id.clone(), "Verifying Checksum"));
-        let got = hasher.finish();
-        if got != digest {
-            own_failure = Some(Fail::fatal(format!(
-                "filesystem layer verification failed for digest {digest}"
-            )));
-        }
-    }
-    let _ = match &own_failure {
-        Some(f) => tx.send(Chunk::Abort(f.message.clone())).await,
-        None => tx.send(Chunk::End).await,
-    };
-    drop(tx);
-    let res = ingest
-        .await
-        .map_err(|e| Fail::fatal(format!("layer ingest failed: {e}")))?;
-    if let Some(f) = own_failure {
-        return Err(f);
-    }
+    let res = tokio::task::spawn_blocking(move || {
+        use std::io::{Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(0))?;
+        crate::layer::ingest_layer(&content, std::io::BufReader::new(f), &what)
+    })
+    .await
+    .map_err(|e| Fail::fatal(format!("layer ingest failed: {e}")))?;
+    drop(partial);
     match res {
         Ok(l) => {
             send(progress, Progress::item(id, "Download complete"));
             Ok(l)
         }
         Err(e) => Err(Fail::fatal(format!("failed to register layer: {e}"))),
+    }
+}
+
+/// Download the layer blob `digest` of `repository` again and store it under
+/// its DiffID (fsck's repair of a damaged or missing layer). Fails unless the
+/// blob decompresses to exactly `diff_id`.
+pub(crate) async fn refetch_layer(
+    store: &Store,
+    repository: &str,
+    digest: &str,
+    diff_id: &str,
+    opts: &PullOptions,
+) -> Result<()> {
+    let r =
+        Reference::parse_normalized_named(repository).map_err(|e| Error::invalid(e.message()))?;
+    let scope = format!("repository:{}:pull", r.path());
+    let sess = Arc::new(
+        Session::open(r.domain(), opts.auth.clone(), vec![scope])
+            .await
+            .map_err(Fail::into_error)?,
+    );
+    let desc = Descriptor {
+        media_type: String::new(),
+        size: 0,
+        digest: digest.to_string(),
+        platform: None,
+    };
+    // No DiffIDs: nothing counts as already present, the blob is fetched.
+    let got = download_layers(store, &sess, &r, &[desc], &[], opts).await?;
+    match got.layers.first() {
+        Some(l) if l.diff_id == diff_id => Ok(()),
+        Some(l) => Err(Error::corrupt(format!(
+            "{repository}@{digest} holds layer {}, not {diff_id}",
+            l.diff_id
+        ))),
+        None => Err(Error::internal("no layer was downloaded")),
     }
 }
 
@@ -1011,41 +1177,5 @@ mod tests {
                 .message(),
             "no matching manifest for linux/s390x in the manifest list entries"
         );
-    }
-}
-
-/// Download the layer blob `digest` of `repository` again and store it under
-/// its DiffID (fsck's repair of a damaged or missing layer). Fails unless the
-/// blob decompresses to exactly `diff_id`.
-pub(crate) async fn refetch_layer(
-    store: &Store,
-    repository: &str,
-    digest: &str,
-    diff_id: &str,
-    opts: &PullOptions,
-) -> Result<()> {
-    let r =
-        Reference::parse_normalized_named(repository).map_err(|e| Error::invalid(e.message()))?;
-    let scope = format!("repository:{}:pull", r.path());
-    let sess = Arc::new(
-        Session::open(r.domain(), opts.auth.clone(), vec![scope])
-            .await
-            .map_err(Fail::into_error)?,
-    );
-    let desc = Descriptor {
-        media_type: String::new(),
-        size: 0,
-        digest: digest.to_string(),
-        platform: None,
-    };
-    // No DiffIDs: nothing counts as already present, the blob is fetched.
-    let got = download_layers(store, &sess, &r, &[desc], &[], opts).await?;
-    match got.layers.first() {
-        Some(l) if l.diff_id == diff_id => Ok(()),
-        Some(l) => Err(Error::corrupt(format!(
-            "{repository}@{digest} holds layer {}, not {diff_id}",
-            l.diff_id
-        ))),
-        None => Err(Error::internal("no layer was downloaded")),
     }
 }

@@ -126,6 +126,16 @@ pub(crate) fn add_reference(
 
 /// Parse a stored canonical reference string back into a [`Reference`].
 pub(crate) fn parse_stored(canonical: &str) -> Result<Reference> {
-    Reference::parse(canonical)
-        .map_err(|e| Error::corrupt(format!("stored reference {canonical:?}: {e}")))
+    let full = || {
+        Reference::parse(canonical)
+            .map_err(|e| Error::corrupt(format!("stored reference {canonical:?}: {e}")))
+    };
+    match Reference::from_stored_canonical(canonical) {
+        Some(fast) => {
+            // Every test run cross-checks the fast path against the grammar.
+            debug_assert_eq!(Some(&fast), full().ok().as_ref(), "{canonical}");
+            Ok(fast)
+        }
+        None => full(),
+    }
 }
