@@ -849,6 +849,16 @@ async fn inspect(
             Err(e) => errors.push(daemon_message(&e)),
         }
     }
+    print_inspect(out, &raws, errors)
+}
+
+/// Print `docker inspect`'s output: the raw JSON objects as one indented
+/// array (`[]` when none), then the errors, as the docker CLI does.
+pub(crate) fn print_inspect(
+    out: &mut impl Write,
+    raws: &[Vec<u8>],
+    errors: Vec<String>,
+) -> Result<(), Failure> {
     if raws.is_empty() {
         writeln!(out, "[]")?;
     } else {
@@ -870,7 +880,8 @@ async fn inspect(
     }
 }
 
-async fn tag(svc: &ImageService, source: &str, target: &str) -> Result<(), Failure> {
+/// The docker CLI's client-side check of `tag`'s target: `(repository, tag)`.
+pub(crate) fn tag_target(target: &str) -> Result<(String, String), Failure> {
     let r = strata::Reference::parse_normalized_named(target).map_err(|e| {
         Failure(format!(
             "Error parsing reference: {target:?} is not a valid repository/tag: {}",
@@ -883,8 +894,12 @@ async fn tag(svc: &ImageService, source: &str, target: &str) -> Result<(), Failu
         ));
     }
     let tag = r.tag().unwrap_or("").to_string();
-    svc.tag_image(source, &r.trim_named().familiar_name(), &tag)
-        .await?;
+    Ok((r.trim_named().familiar_name(), tag))
+}
+
+async fn tag(svc: &ImageService, source: &str, target: &str) -> Result<(), Failure> {
+    let (repo, tag) = tag_target(target)?;
+    svc.tag_image(source, &repo, &tag).await?;
     Ok(())
 }
 

@@ -274,44 +274,15 @@ async fn inspect(sock: &Path, out: &mut impl Write, names: Vec<String>) -> Resul
             _ => errors.push(format!("Error response from daemon: {}", message(&body))),
         }
     }
-    if raws.is_empty() {
-        writeln!(out, "[]")?;
-    } else {
-        let mut all = b"[".to_vec();
-        for (i, r) in raws.iter().enumerate() {
-            if i > 0 {
-                all.push(b',');
-            }
-            all.extend_from_slice(r);
-        }
-        all.push(b']');
-        out.write_all(&super::jsonfmt::indent(&all, "    "))?;
-        writeln!(out)?;
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure(errors.join("\n")))
-    }
+    super::print_inspect(out, &raws, errors)
 }
 
 async fn tag(sock: &Path, source: &str, target: &str) -> Result<(), Failure> {
-    let r = strata::Reference::parse_normalized_named(target).map_err(|e| {
-        Failure(format!(
-            "Error parsing reference: {target:?} is not a valid repository/tag: {}",
-            e.message()
-        ))
-    })?;
-    if r.digest().is_some() {
-        return Err(Failure(
-            "refusing to create a tag with a digest reference".into(),
-        ));
-    }
-    let tag = r.tag().unwrap_or("").to_string();
+    let (repo, tag) = super::tag_target(target)?;
     let path = format!(
         "/images/{}/tag?repo={}&tag={}",
         enc(source),
-        enc_q(&r.trim_named().familiar_name()),
+        enc_q(&repo),
         enc_q(&tag)
     );
     let (st, body) = request(sock, "POST", &path, empty()).await?;
