@@ -208,6 +208,12 @@ impl Ingest {
         self.hasher.is_empty()
     }
 
+    /// The digest of everything written so far (the hash is kept while
+    /// writing; this reads it without a second pass).
+    pub fn digest(&self) -> String {
+        self.hasher.clone().finish()
+    }
+
     /// Make the blob durable under its digest and return `(digest, size)`.
     /// The file is fsynced, renamed into place, and the directory fsynced.
     pub fn commit(mut self) -> Result<(String, u64)> {

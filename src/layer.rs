@@ -275,17 +275,12 @@ pub(crate) fn escapes_from(depth: usize, path: &[u8]) -> bool {
 struct Tee<'a, R> {
     inner: R,
     out: &'a mut Ingest,
-    /// A second hash, to check an expected DiffID before committing.
-    check: Option<crate::digest::Hasher>,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         io::Write::write_all(self.out, &buf[..n])?;
-        if let Some(h) = self.check.as_mut() {
-            h.update(&buf[..n]);
-        }
         Ok(n)
     }
 }
@@ -379,15 +374,14 @@ pub fn ingest_layer_within<R: Read>(
     let tee = Tee {
         inner: plain,
         out: &mut ingest,
-        check: expected.map(|_| crate::digest::Hasher::new()),
     };
     let scanned = scan_tar(tee, what);
     if let Some(msg) = tripped(&trip) {
         return Err(Error::invalid(format!("{what}: {msg}")));
     }
-    let (tee, diff_size) = scanned?;
-    if let (Some((i, want)), Some(h)) = (expected, tee.check) {
-        let got = h.finish();
+    let (_, diff_size) = scanned?;
+    if let Some((i, want)) = expected {
+        let got = ingest.digest();
         if got != want {
             return Err(Error::invalid(format!(
                 "invalid diffID for layer {i}: expected {want:?}, got {got:?}"
