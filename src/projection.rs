@@ -220,13 +220,50 @@ fn edge_targets<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(out)
 }
 
+/// The row under `key`, decoded.
+fn get_row<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+    table: &str,
+    key: &str,
+) -> Result<Option<R>> {
+    match t.get(key)? {
+        Some(v) => Ok(Some(decode(table, key, v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Every row, decoded, in key order; an undecodable row is an error.
+fn all_rows<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+    table: &str,
+) -> Result<Vec<(String, R)>> {
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (k, v) = item?;
+        out.push((k.value().to_string(), decode(table, k.value(), v.value())?));
+    }
+    Ok(out)
+}
+
+/// Keys of the rows that do not decode as `R`.
+fn undecodable<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+    table: &'static str,
+    out: &mut Vec<(&'static str, String)>,
+) -> Result<()> {
+    for item in t.iter()? {
+        let (k, v) = item?;
+        if decode::<R>(table, k.value(), v.value()).is_err() {
+            out.push((table, k.value().to_string()));
+        }
+    }
+    Ok(())
+}
+
 impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     /// The summary row of image `id`.
     pub fn image(&self, id: &str) -> Result<Option<ImageRow>> {
-        match self.images.get(id)? {
-            Some(v) => Ok(Some(decode("images", id, v.value())?)),
-            None => Ok(None),
-        }
+        get_row(&self.images, "images", id)
     }
 
     /// Whether image `id` exists.
@@ -257,24 +294,9 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     /// `(table, key)` of every row that does not decode.
     pub fn bad_rows(&self) -> Result<Vec<(&'static str, String)>> {
         let mut out = Vec::new();
-        for item in self.images.iter()? {
-            let (k, v) = item?;
-            if decode::<ImageRow>("images", k.value(), v.value()).is_err() {
-                out.push(("images", k.value().to_string()));
-            }
-        }
-        for item in self.layers.iter()? {
-            let (k, v) = item?;
-            if decode::<LayerRow>("layers", k.value(), v.value()).is_err() {
-                out.push(("layers", k.value().to_string()));
-            }
-        }
-        for item in self.containers.iter()? {
-            let (k, v) = item?;
-            if decode::<ContainerRow>("containers", k.value(), v.value()).is_err() {
-                out.push(("containers", k.value().to_string()));
-            }
-        }
+        undecodable::<ImageRow, _>(&self.images, "images", &mut out)?;
+        undecodable::<LayerRow, _>(&self.layers, "layers", &mut out)?;
+        undecodable::<ContainerRow, _>(&self.containers, "containers", &mut out)?;
         Ok(out)
     }
 
@@ -341,44 +363,22 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 
     /// A layer by ChainID.
     pub fn layer(&self, chain: &str) -> Result<Option<LayerRow>> {
-        match self.layers.get(chain)? {
-            Some(v) => Ok(Some(decode("layers", chain, v.value())?)),
-            None => Ok(None),
-        }
+        get_row(&self.layers, "layers", chain)
     }
 
     /// Every layer, by ChainID.
     pub fn layers(&self) -> Result<Vec<(String, LayerRow)>> {
-        let mut out = Vec::new();
-        for item in self.layers.iter()? {
-            let (k, v) = item?;
-            out.push((
-                k.value().to_string(),
-                decode("layers", k.value(), v.value())?,
-            ));
-        }
-        Ok(out)
+        all_rows(&self.layers, "layers")
     }
 
     /// A container by ID.
     pub fn container(&self, id: &str) -> Result<Option<ContainerRow>> {
-        match self.containers.get(id)? {
-            Some(v) => Ok(Some(decode("containers", id, v.value())?)),
-            None => Ok(None),
-        }
+        get_row(&self.containers, "containers", id)
     }
 
     /// Every container, by ID.
     pub fn containers(&self) -> Result<Vec<(String, ContainerRow)>> {
-        let mut out = Vec::new();
-        for item in self.containers.iter()? {
-            let (k, v) = item?;
-            out.push((
-                k.value().to_string(),
-                decode("containers", k.value(), v.value())?,
-            ));
-        }
-        Ok(out)
+        all_rows(&self.containers, "containers")
     }
 
     /// The recorded config of container `id` (container-config JSON).
@@ -388,10 +388,7 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 
     /// Registry blobs known for layer `diff_id`: `(digest, repository)`, oldest first.
     pub fn dist_metadata(&self, diff_id: &str) -> Result<Vec<(String, String)>> {
-        match self.dist_metadata.get(diff_id)? {
-            Some(v) => decode("dist_metadata", diff_id, v.value()),
-            None => Ok(Vec::new()),
-        }
+        Ok(get_row(&self.dist_metadata, "dist_metadata", diff_id)?.unwrap_or_default())
     }
 
     /// The DiffID of registry blob `digest`, if known.
