@@ -1,10 +1,13 @@
-//! Build docker-archives in tests: images with chosen layers, labels,
-//! creation times, parents and tags, loaded through the real load path.
+//! Build docker-archives of synthetic images (chosen layers, labels,
+//! creation times, parents, tags) for the tests, the fuzz targets and the
+//! benchmarks (which include this file), loaded through the real load path.
 #![allow(dead_code)]
 
 use sha2::{Digest, Sha256};
+use std::io::Write;
 
-fn sha(bytes: &[u8]) -> String {
+/// `sha256:<hex>` of `bytes`.
+pub fn sha(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
@@ -47,22 +50,20 @@ impl Img {
     }
 }
 
-fn config(
-    layers: &[Vec<u8>],
+pub fn config_json(
+    diff_ids: &[String],
     history: &[serde_json::Value],
     created: i64,
     labels: &[(&str, &str)],
 ) -> Vec<u8> {
-    let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
     let labels: serde_json::Map<String, serde_json::Value> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
         .collect();
-    let created = time_string(created);
     let v = serde_json::json!({
         "architecture": "amd64",
         "config": { "Env": ["PATH=/bin"], "Labels": if labels.is_empty() { serde_json::Value::Null } else { labels.into() } },
-        "created": created,
+        "created": time_string(created),
         "history": history,
         "os": "linux",
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
@@ -70,21 +71,25 @@ fn config(
     serde_json::to_vec(&v).unwrap()
 }
 
-fn time_string(unix: i64) -> String {
+pub fn time_string(unix: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
 }
 
+/// One history entry per layer, all at `created`.
+pub fn history_for(n: usize, created: i64) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| serde_json::json!({"created": time_string(created), "created_by": format!("layer {i}")}))
+        .collect()
+}
+
 /// A base image with `layers`, created at unix time `created`.
 pub fn base(layers: Vec<Vec<u8>>, created: i64, labels: &[(&str, &str)], tags: &[&str]) -> Img {
-    let history: Vec<serde_json::Value> = layers
-        .iter()
-        .enumerate()
-        .map(|(i, _)| serde_json::json!({"created": time_string(created), "created_by": format!("layer {i}")}))
-        .collect();
+    let history = history_for(layers.len(), created);
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
     Img {
-        config: config(&layers, &history, created, labels),
+        config: config_json(&diff_ids, &history, created, labels),
         layers,
         tags: tags.iter().map(|s| s.to_string()).collect(),
         parent: None,
@@ -110,8 +115,9 @@ pub fn child(
         }
     }
     history.push(h);
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
     Img {
-        config: config(&layers, &history, created, labels),
+        config: config_json(&diff_ids, &history, created, labels),
         layers,
         tags: tags.iter().map(|s| s.to_string()).collect(),
         parent: Some(parent.id()),
@@ -119,18 +125,22 @@ pub fn child(
     }
 }
 
-/// A docker-archive (skopeo-style layout: layers as `<hex>.tar`) of `imgs`.
-pub fn archive(imgs: &[&Img]) -> Vec<u8> {
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+/// A docker-archive (layers as `<hex>.tar`) of `imgs`, written to `out`.
+pub fn write_archive(imgs: &[&Img], out: impl Write) {
+    let mut files: Vec<(String, &[u8])> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut manifest = Vec::new();
+    let mut cfg_names = Vec::new();
     for img in imgs {
-        let cfg_name = format!("{}.json", &img.id()[7..]);
-        files.push((cfg_name.clone(), img.config.clone()));
+        cfg_names.push(format!("{}.json", &img.id()[7..]));
+    }
+    for (img, cfg_name) in imgs.iter().zip(&cfg_names) {
+        files.push((cfg_name.clone(), &img.config));
         let mut paths = Vec::new();
         for l in &img.layers {
             let name = format!("{}.tar", &sha(l)[7..]);
-            if !files.iter().any(|(n, _)| n == &name) {
-                files.push((name.clone(), l.clone()));
+            if seen.insert(name.clone()) {
+                files.push((name.clone(), l));
             }
             paths.push(name);
         }
@@ -143,19 +153,23 @@ pub fn archive(imgs: &[&Img]) -> Vec<u8> {
         }
         manifest.push(m);
     }
-    files.push((
-        "manifest.json".into(),
-        serde_json::to_vec(&manifest).unwrap(),
-    ));
-    let mut b = tar::Builder::new(Vec::new());
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    files.push(("manifest.json".into(), &manifest));
+    let mut b = tar::Builder::new(out);
     for (name, data) in files {
         let mut h = tar::Header::new_ustar();
         h.set_size(data.len() as u64);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, name, &data[..]).unwrap();
+        b.append_data(&mut h, name, data).unwrap();
     }
-    b.into_inner().unwrap()
+    b.into_inner().unwrap().flush().unwrap();
+}
+
+pub fn archive(imgs: &[&Img]) -> Vec<u8> {
+    let mut v = Vec::new();
+    write_archive(imgs, &mut v);
+    v
 }
 
 /// Load `imgs` into `svc` as one archive.
