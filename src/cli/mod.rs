@@ -795,9 +795,18 @@ async fn images(svc: &ImageService, out: &mut impl Write, a: ImagesArgs) -> Resu
         filters.add("reference", r);
     }
     let list = svc.images(filters, a.all, false).await?;
+    print_images(out, &list, &a)
+}
+
+/// `docker images` output for `list`: a table, or one JSON object per line.
+fn print_images(
+    out: &mut impl Write,
+    list: &[strata::ImageSummary],
+    a: &ImagesArgs,
+) -> Result<(), Failure> {
     match a.format.as_str() {
         "json" => {
-            for img in &list {
+            for img in list {
                 let line = serde_json::to_string(img).map_err(|e| Failure(e.to_string()))?;
                 writeln!(out, "{line}")?;
             }
@@ -926,7 +935,7 @@ async fn rmi(svc: &ImageService, out: &mut impl Write, a: RmiArgs) -> Result<(),
     }
 }
 
-fn delete_item(i: strata::DeleteItem) -> render::ImageDeleteItem {
+pub(crate) fn delete_item(i: strata::DeleteItem) -> render::ImageDeleteItem {
     match i {
         strata::DeleteItem::Untagged(u) => render::ImageDeleteItem {
             untagged: u,
@@ -941,8 +950,17 @@ fn delete_item(i: strata::DeleteItem) -> render::ImageDeleteItem {
 
 async fn history(svc: &ImageService, out: &mut impl Write, a: HistoryArgs) -> Result<(), Failure> {
     let items = svc.image_history(&a.image).await?;
+    print_history(out, &items, &a)
+}
+
+/// `docker history` output for `items`: a table, or one JSON object per line.
+fn print_history(
+    out: &mut impl Write,
+    items: &[strata::HistoryItem],
+    a: &HistoryArgs,
+) -> Result<(), Failure> {
     if a.format == "json" {
-        for i in &items {
+        for i in items {
             writeln!(
                 out,
                 "{}",
@@ -984,17 +1002,28 @@ async fn prune(
 ) -> Result<(), Failure> {
     let mut filters = cli_filters(&filter)?;
     filters.add("dangling", if all { "false" } else { "true" });
-    if !force {
-        write!(out, "{}", render::image_prune_prompt(all))?;
-        out.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        let a = answer.trim().to_lowercase();
-        if a != "y" && a != "yes" {
-            return Ok(());
-        }
+    if !force && !confirm_prune(out, all)? {
+        return Ok(());
     }
     let report = svc.images_prune(filters).await?;
+    print_prune(out, report)
+}
+
+/// Ask `docker image prune`'s question; whether the answer was yes.
+pub(crate) fn confirm_prune(out: &mut impl Write, all: bool) -> Result<bool, Failure> {
+    write!(out, "{}", render::image_prune_prompt(all))?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    let a = answer.trim().to_lowercase();
+    Ok(a == "y" || a == "yes")
+}
+
+/// `docker image prune`'s report.
+pub(crate) fn print_prune(
+    out: &mut impl Write,
+    report: strata::PruneReport,
+) -> Result<(), Failure> {
     let items: Vec<render::ImageDeleteItem> = report
         .images_deleted
         .unwrap_or_default()

@@ -209,52 +209,8 @@ async fn images(sock: &Path, out: &mut impl Write, a: ImagesArgs) -> Result<(), 
     if st != 200 {
         return Err(daemon(&body));
     }
-    match a.format.as_str() {
-        "json" => {
-            let raws: Vec<Box<serde_json::value::RawValue>> = json(&body)?;
-            for r in raws {
-                writeln!(out, "{}", r.get())?;
-            }
-        }
-        "table" => {
-            let list: Vec<serde_json::Value> = json(&body)?;
-            let strs = |v: &serde_json::Value| -> Vec<String> {
-                v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let rows: Vec<render::ImageSummary> = list
-                .iter()
-                .map(|i| render::ImageSummary {
-                    id: i["Id"].as_str().unwrap_or("").to_string(),
-                    repo_tags: strs(&i["RepoTags"]),
-                    repo_digests: strs(&i["RepoDigests"]),
-                    created: i["Created"].as_i64().unwrap_or(0),
-                    size: i["Size"].as_i64().unwrap_or(0),
-                })
-                .collect();
-            let opts = render::ImagesOptions {
-                quiet: a.quiet,
-                no_trunc: a.no_trunc,
-                digests: a.digests,
-            };
-            write!(
-                out,
-                "{}",
-                render::render_images(&rows, &opts, std::time::SystemTime::now())
-            )?;
-        }
-        other => {
-            return Err(Failure(format!(
-                "unknown format {other:?}: use table or json"
-            )));
-        }
-    }
-    Ok(())
+    let list: Vec<strata::ImageSummary> = json(&body)?;
+    super::print_images(out, &list, &a)
 }
 
 async fn inspect(sock: &Path, out: &mut impl Write, names: Vec<String>) -> Result<(), Failure> {
@@ -292,15 +248,6 @@ async fn tag(sock: &Path, source: &str, target: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn delete_items(v: &[serde_json::Value]) -> Vec<render::ImageDeleteItem> {
-    v.iter()
-        .map(|i| render::ImageDeleteItem {
-            untagged: i["Untagged"].as_str().unwrap_or("").to_string(),
-            deleted: i["Deleted"].as_str().unwrap_or("").to_string(),
-        })
-        .collect()
-}
-
 async fn rmi(sock: &Path, out: &mut impl Write, a: RmiArgs) -> Result<(), Failure> {
     let mut results = Vec::new();
     for name in &a.images {
@@ -313,8 +260,8 @@ async fn rmi(sock: &Path, out: &mut impl Write, a: RmiArgs) -> Result<(), Failur
         let (st, body) = request(sock, "DELETE", &path, empty()).await?;
         results.push(match st {
             200 => {
-                let items: Vec<serde_json::Value> = json(&body)?;
-                render::RmiResult::Removed(delete_items(&items))
+                let items: Vec<strata::DeleteItem> = json(&body)?;
+                render::RmiResult::Removed(items.into_iter().map(super::delete_item).collect())
             }
             404 => render::RmiResult::NotFound { name: name.clone() },
             _ => render::RmiResult::Failed {
@@ -343,36 +290,8 @@ async fn history(sock: &Path, out: &mut impl Write, a: HistoryArgs) -> Result<()
     if st != 200 {
         return Err(daemon(&body));
     }
-    if a.format == "json" {
-        let raws: Vec<Box<serde_json::value::RawValue>> = json(&body)?;
-        for r in raws {
-            writeln!(out, "{}", r.get())?;
-        }
-        return Ok(());
-    }
-    let items: Vec<serde_json::Value> = json(&body)?;
-    let rows: Vec<render::HistoryItem> = items
-        .iter()
-        .map(|h| render::HistoryItem {
-            id: h["Id"].as_str().unwrap_or("").to_string(),
-            created: h["Created"].as_i64().unwrap_or(0),
-            created_by: h["CreatedBy"].as_str().unwrap_or("").to_string(),
-            size: h["Size"].as_i64().unwrap_or(0),
-            comment: h["Comment"].as_str().unwrap_or("").to_string(),
-        })
-        .collect();
-    let opts = render::HistoryOptions {
-        quiet: a.quiet,
-        no_trunc: a.no_trunc,
-        human: a.human,
-        ..Default::default()
-    };
-    write!(
-        out,
-        "{}",
-        render::render_history(&rows, &opts, std::time::SystemTime::now())
-    )?;
-    Ok(())
+    let items: Vec<strata::HistoryItem> = json(&body)?;
+    super::print_history(out, &items, &a)
 }
 
 async fn prune(
@@ -384,32 +303,16 @@ async fn prune(
 ) -> Result<(), Failure> {
     let mut filters: Filters = super::cli_filters(&filter)?;
     filters.add("dangling", if all { "false" } else { "true" });
-    if !force {
-        write!(out, "{}", render::image_prune_prompt(all))?;
-        out.flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        let a = answer.trim().to_lowercase();
-        if a != "y" && a != "yes" {
-            return Ok(());
-        }
+    if !force && !super::confirm_prune(out, all)? {
+        return Ok(());
     }
     let path = format!("/images/prune?filters={}", enc_q(&filters.to_json()));
     let (st, body) = request(sock, "POST", &path, empty()).await?;
     if st != 200 {
         return Err(daemon(&body));
     }
-    let v: serde_json::Value = json(&body)?;
-    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
-    write!(
-        out,
-        "{}",
-        render::render_image_prune(
-            &delete_items(&items),
-            v["SpaceReclaimed"].as_u64().unwrap_or(0)
-        )
-    )?;
-    Ok(())
+    let report: strata::PruneReport = json(&body)?;
+    super::print_prune(out, report)
 }
 
 /// Read a JSON message stream: `stream` texts and `status` lines go to
