@@ -292,29 +292,8 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
     for item in &items {
         let config = archive.read_small(&item.config)?;
         check_named_digest(&item.config, &config)?;
-        let cfg = ImageConfig::from_json(&config)?;
-        match cfg.os.as_str() {
-            "" | "linux" => {}
-            "windows" => return Err(Error::invalid("cannot load windows image on linux")),
-            other => {
-                return Err(Error::invalid(format!(
-                    "image operating system {other:?} cannot be used on this platform"
-                )));
-            }
-        }
-        let diff_ids = cfg
-            .rootfs
-            .as_ref()
-            .map(|r| r.diff_ids.clone())
-            .unwrap_or_default();
         let paths = item.layers.clone().unwrap_or_default();
-        if paths.len() != diff_ids.len() {
-            return Err(Error::invalid(format!(
-                "invalid manifest, layers length mismatch: expected {}, got {}",
-                paths.len(),
-                diff_ids.len()
-            )));
-        }
+        let (cfg, diff_ids) = loadable_config(&config, paths.len())?;
         let mut layers = Vec::with_capacity(paths.len());
         for (i, (path, expected)) in paths.iter().zip(&diff_ids).enumerate() {
             let (key, staged) = archive.resolve(path)?;
@@ -512,6 +491,34 @@ fn check_named_digest(path: &str, bytes: &[u8]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// formats.md §A.7: parse an image config for loading, refuse operating
+/// systems this host cannot run, and check that `layers` layer files were
+/// given for its DiffIDs. Returns the config and its DiffIDs.
+pub(super) fn loadable_config(config: &[u8], layers: usize) -> Result<(ImageConfig, Vec<String>)> {
+    let cfg = ImageConfig::from_json(config)?;
+    match cfg.os.as_str() {
+        "" | "linux" => {}
+        "windows" => return Err(Error::invalid("cannot load windows image on linux")),
+        other => {
+            return Err(Error::invalid(format!(
+                "image operating system {other:?} cannot be used on this platform"
+            )));
+        }
+    }
+    let diff_ids = cfg
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.clone())
+        .unwrap_or_default();
+    if layers != diff_ids.len() {
+        return Err(Error::invalid(format!(
+            "invalid manifest, layers length mismatch: expected {layers}, got {}",
+            diff_ids.len()
+        )));
+    }
+    Ok((cfg, diff_ids))
 }
 
 /// formats.md §A.7 step 5: a parent named in the manifest must have a

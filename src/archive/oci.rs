@@ -476,29 +476,8 @@ impl Loader<'_> {
             }
         }
         let config = self.small_blob(&m.config, &format!("{what}: config"))?;
-        let cfg = ImageConfig::from_json(&config)?;
-        match cfg.os.as_str() {
-            "" | "linux" => {}
-            "windows" => return Err(Error::invalid("cannot load windows image on linux")),
-            other => {
-                return Err(Error::invalid(format!(
-                    "image operating system {other:?} cannot be used on this platform"
-                )));
-            }
-        }
-        let diff_ids = cfg
-            .rootfs
-            .as_ref()
-            .map(|r| r.diff_ids.clone())
-            .unwrap_or_default();
         let descs = m.layers.clone().unwrap_or_default();
-        if descs.len() != diff_ids.len() {
-            return Err(Error::invalid(format!(
-                "invalid manifest, layers length mismatch: expected {}, got {}",
-                descs.len(),
-                diff_ids.len()
-            )));
-        }
+        let (cfg, diff_ids) = super::load::loadable_config(&config, descs.len())?;
         let mut layers = Vec::with_capacity(descs.len());
         for (i, (d, expected)) in descs.iter().zip(&diff_ids).enumerate() {
             let mt = d.media_type().to_ascii_lowercase();
