@@ -198,6 +198,11 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// The file being written, until the blob is committed.
+    pub(crate) fn file_path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|f| f.path())
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.hasher.len()

@@ -272,9 +272,10 @@ pub(crate) fn escapes_from(depth: usize, path: &[u8]) -> bool {
     false
 }
 
-struct Tee<'a, R> {
-    inner: R,
-    out: &'a mut Ingest,
+/// Copies everything read from `inner` into `out`.
+pub(crate) struct Tee<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) out: &'a mut Ingest,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
@@ -368,6 +369,23 @@ pub fn ingest_layer_within<R: Read>(
     budget: Option<&Budget>,
     expected: Option<(usize, &str)>,
 ) -> Result<IngestedLayer> {
+    let (layer, ingest) =
+        ingest_layer_uncommitted(content, reader, what, limits, budget, expected)?;
+    ingest.commit()?;
+    Ok(layer)
+}
+
+/// [`ingest_layer_within`] without the commit: the checked layer and its
+/// ingest, for a caller that commits the blobs of several layers only once
+/// all of them are known to be good (dropping the ingest leaves nothing).
+pub fn ingest_layer_uncommitted<R: Read>(
+    content: &ContentStore,
+    reader: R,
+    what: &str,
+    limits: Limits,
+    budget: Option<&Budget>,
+    expected: Option<(usize, &str)>,
+) -> Result<(IngestedLayer, Ingest)> {
     let mut ingest = content.ingest()?;
     let (plain, trip) =
         decompressed_bounded(reader, limits, budget).map_err(|e| e.context(what))?;
@@ -380,16 +398,15 @@ pub fn ingest_layer_within<R: Read>(
         return Err(Error::invalid(format!("{what}: {msg}")));
     }
     let (_, diff_size) = scanned?;
-    if let Some((i, want)) = expected {
-        let got = ingest.digest();
-        if got != want {
-            return Err(Error::invalid(format!(
-                "invalid diffID for layer {i}: expected {want:?}, got {got:?}"
-            )));
-        }
+    let diff_id = ingest.digest();
+    if let Some((i, want)) = expected
+        && diff_id != want
+    {
+        return Err(Error::invalid(format!(
+            "invalid diffID for layer {i}: expected {want:?}, got {diff_id:?}"
+        )));
     }
-    let (diff_id, _) = ingest.commit()?;
-    Ok(IngestedLayer { diff_id, diff_size })
+    Ok((IngestedLayer { diff_id, diff_size }, ingest))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Untrusted archives: each gets a clear error naming what is wrong, and the
-//! store's log and tables are left exactly as they were.
+//! store's log, tables, blobs and ingest directory are left exactly as they
+//! were. Layers over 1 MiB take the streaming path (written into an ingest as
+//! the archive streams by), so the cases are run with small and large layers.
 
 mod common;
 use common::builder::*;
@@ -57,6 +59,7 @@ async fn refused(case: &str, bytes: Vec<u8>, want: &str) {
     let (_d, svc) = service();
     load_imgs(&svc, &[&good_image()]).await;
     let head = svc.store().head().unwrap();
+    let blobs = svc.store().content().list().unwrap();
     let listing = svc
         .images(strata::Filters::new(), true, false)
         .await
@@ -76,6 +79,18 @@ async fn refused(case: &str, bytes: Vec<u8>, want: &str) {
         err.message()
     );
     assert_eq!(svc.store().head().unwrap(), head, "{case}: the log changed");
+    assert_eq!(
+        svc.store().content().list().unwrap(),
+        blobs,
+        "{case}: the blob set changed"
+    );
+    assert_eq!(
+        std::fs::read_dir(svc.store().root().join("ingest"))
+            .unwrap()
+            .count(),
+        0,
+        "{case}: files were left in ingest/"
+    );
     assert_eq!(
         svc.images(strata::Filters::new(), true, false)
             .await
@@ -221,6 +236,164 @@ async fn hostile_archives_are_refused_and_change_nothing() {
         "invalid manifest.json",
     )
     .await;
+}
+
+/// 2 MiB of incompressible-looking bytes, so a layer holding them is large.
+fn big_file(seed: u8) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed as u64;
+    (0..2 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn large_hostile_layers_are_refused_and_change_nothing() {
+    let big = big_file(1);
+    let img = base(
+        vec![layer(&[("data.bin", &big)])],
+        1_600_000_000,
+        &[],
+        &["big:1"],
+    );
+    let cfg_name = format!("{}.json", &img.id()[7..]);
+    let ok_manifest = manifest(&cfg_name, &["l.tar"]);
+    let tampered = layer(&[("data.bin", &big_file(2))]);
+    refused(
+        "large layer does not match its DiffID",
+        raw_tar(&[
+            Raw(&cfg_name, b'0', "", &img.config),
+            Raw("l.tar", b'0', "", &tampered),
+            Raw("manifest.json", b'0', "", &ok_manifest),
+        ]),
+        &format!(
+            "invalid diffID for layer 0: expected {:?}, got {:?}",
+            sha(&img.layers[0]),
+            sha(&tampered)
+        ),
+    )
+    .await;
+    let escaping = raw_tar(&[Raw("../../outside", b'0', "", &big)]);
+    let esc = base(vec![escaping.clone()], 1_600_000_000, &[], &["bad:1"]);
+    let esc_cfg = format!("{}.json", &esc.id()[7..]);
+    refused(
+        "large layer entry escapes the layer root",
+        raw_tar(&[
+            Raw(&esc_cfg, b'0', "", &esc.config),
+            Raw("l.tar", b'0', "", &escaping),
+            Raw("manifest.json", b'0', "", &manifest(&esc_cfg, &["l.tar"])),
+        ]),
+        "layer 0 (l.tar): entry \"../../outside\" is outside of the layer root",
+    )
+    .await;
+    let mut not_tar = big.clone();
+    not_tar[..512].fill(0xff);
+    let nt = base(vec![not_tar.clone()], 1_600_000_000, &[], &["bad:1"]);
+    let nt_cfg = format!("{}.json", &nt.id()[7..]);
+    refused(
+        "large layer is not a tar",
+        raw_tar(&[
+            Raw(&nt_cfg, b'0', "", &nt.config),
+            Raw("l.tar", b'0', "", &not_tar),
+            Raw("manifest.json", b'0', "", &manifest(&nt_cfg, &["l.tar"])),
+        ]),
+        "layer 0 (l.tar): invalid tar stream",
+    )
+    .await;
+    let two_items = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": ["big:1"], "Layers": ["l.tar"]},
+        {"Config": cfg_name, "RepoTags": ["big:2"], "Layers": ["missing.tar"]},
+    ]))
+    .unwrap();
+    refused(
+        "a good large layer, then an image whose layer is missing",
+        raw_tar(&[
+            Raw(&cfg_name, b'0', "", &img.config),
+            Raw("l.tar", b'0', "", &img.layers[0]),
+            Raw("manifest.json", b'0', "", &two_items),
+        ]),
+        "archive has no file \"missing.tar\" named in manifest.json",
+    )
+    .await;
+    let fresh = layer(&[("etc/hostname", b"fresh\n")]);
+    let fresh_img = base(vec![fresh.clone()], 1_600_000_000, &[], &["f:1"]);
+    let fresh_cfg = format!("{}.json", &fresh_img.id()[7..]);
+    let fresh_then_missing = serde_json::to_vec(&serde_json::json!([
+        {"Config": fresh_cfg, "RepoTags": ["f:1"], "Layers": ["s.tar"]},
+        {"Config": fresh_cfg, "RepoTags": ["f:2"], "Layers": ["missing.tar"]},
+    ]))
+    .unwrap();
+    refused(
+        "a good small layer, then an image whose layer is missing",
+        raw_tar(&[
+            Raw(&fresh_cfg, b'0', "", &fresh_img.config),
+            Raw("s.tar", b'0', "", &fresh),
+            Raw("manifest.json", b'0', "", &fresh_then_missing),
+        ]),
+        "archive has no file \"missing.tar\" named in manifest.json",
+    )
+    .await;
+}
+
+/// A large uncompressed layer (streamed into the content store as the
+/// archive is read) and a config over 1 MiB load as the small ones do: the
+/// same IDs, the layer's blob named by its DiffID, nothing left in ingest/.
+#[tokio::test]
+async fn large_entries_load_like_small_ones() {
+    let big = big_file(3);
+    let label = "x".repeat(1 << 20);
+    let img = base(
+        vec![
+            layer(&[("small", b"s")]),
+            layer(&[("data.bin", &big)]),
+            layer(&[("data.bin", &big)]),
+        ],
+        1_600_000_000,
+        &[("big", &label)],
+        &["big:1"],
+    );
+    assert!(img.config.len() > 1 << 20);
+    let (_d, svc) = service();
+    let report = svc
+        .load_image(std::io::Cursor::new(archive(&[&img])), true)
+        .await
+        .unwrap();
+    assert_eq!(report.lines, vec!["Loaded image: big:1".to_string()]);
+    assert_eq!(report.images, vec![img.id()]);
+    let blobs = svc.store().content().list().unwrap();
+    for l in &img.layers {
+        assert!(blobs.contains(&sha(l)), "layer blob {} missing", sha(l));
+        assert_eq!(
+            std::fs::read(svc.store().content().path(&sha(l))).unwrap(),
+            *l
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(svc.store().root().join("ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let inspect = svc.lookup_image("big:1").await.unwrap();
+    assert_eq!(inspect.id, img.id());
+    assert_eq!(
+        inspect.size,
+        img.layers.iter().map(|l| diff_size(l)).sum::<u64>() as i64
+    );
+    assert_verified(&svc);
+}
+
+/// The sum of the sizes of a layer tar's entries (Docker's DiffSize).
+fn diff_size(tar_bytes: &[u8]) -> u64 {
+    tar::Archive::new(tar_bytes)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().size())
+        .sum()
 }
 
 #[tokio::test]

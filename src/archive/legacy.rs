@@ -15,7 +15,7 @@
 //! a parent chain that loops is an error (Docker recurses until its stack
 //! overflows).
 
-use super::load::{Archive, PreparedImage, Staged, clean};
+use super::load::{Archive, PreparedImage, clean};
 use crate::config::{History, ImageConfig, RootFs};
 use crate::content::ContentStore;
 use crate::error::{Error, Result};
@@ -219,10 +219,14 @@ impl Loader<'_> {
             return Ok(l.clone());
         }
         let what = format!("layer {cleaned}");
-        let l = match staged {
-            Staged::Memory(b) => layer::ingest_layer(self.content, &b[..], &what)?,
-            Staged::File(f) => layer::ingest_layer(self.content, f.reopen()?, &what)?,
-        };
+        let l = self.archive.ingest_layer(
+            staged,
+            self.content,
+            &what,
+            layer::Limits::get(),
+            None,
+            None,
+        )?;
         self.ingested.insert(key.to_string(), l.clone());
         Ok(l)
     }

@@ -1,7 +1,10 @@
 //! `docker load`: formats.md §A.7.
 //!
-//! The archive is streamed once: small files are kept in memory, large ones
-//! staged in the content store's ingest directory. Then `manifest.json` is
+//! The archive is streamed once: small files are kept in memory, large
+//! compressed ones staged in the content store's ingest directory, and large
+//! uncompressed ones (the usual layer.tar) written straight into a content
+//! ingest, hashed and scanned as a tar while they stream by, so a layer's
+//! bytes are written once. Then `manifest.json` is
 //! read, every path in it resolved inside the archive (symlinks followed,
 //! never out of it), every layer verified against its DiffID, even layers
 //! the store already has, and written as a blob. Finally one write
@@ -14,7 +17,7 @@
 //! bound past 1 GiB; the error names the entry or layer.
 
 use crate::config::ImageConfig;
-use crate::content::ContentStore;
+use crate::content::{ContentStore, Ingest};
 use crate::error::{Error, Result};
 use crate::event::{EventBody, ImageSource};
 use crate::layer::{self, IngestedLayer, escapes_root};
@@ -24,7 +27,7 @@ use crate::service::lookup::{self, TagPath};
 use crate::store::Store;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 
 /// Files up to this size are kept in memory while the archive streams by.
 const IN_MEMORY_LIMIT: u64 = 1 << 20;
@@ -42,9 +45,130 @@ pub struct LoadReport {
     pub images: Vec<String>,
 }
 
+/// An archive file's bytes, kept until the manifest says what it is.
 pub(super) enum Staged {
+    /// A small file.
     Memory(Vec<u8>),
+    /// A large compressed file, copied as is.
     File(tempfile::NamedTempFile),
+    /// A large uncompressed file, already in a content ingest.
+    Ingest(Box<StagedIngest>),
+}
+
+/// A large uncompressed archive file written into a content ingest while it
+/// streamed by: its SHA-256 (the DiffID, if it is a layer) and its tar scan
+/// are known, and it becomes a blob only when a manifest names it as a layer
+/// with that DiffID. Uncommitted, it is dropped with the archive.
+pub(super) struct StagedIngest {
+    ingest: std::sync::Mutex<Option<Ingest>>,
+    file: std::path::PathBuf,
+    digest: String,
+    size: u64,
+    /// The DiffSize, when the bytes are a tar stream whose entries stay
+    /// inside the layer root.
+    diff_size: Option<u64>,
+}
+
+impl StagedIngest {
+    /// Stream `entry` into a new ingest, scanning it as a layer tar.
+    fn write(content: &ContentStore, mut entry: impl Read) -> std::io::Result<StagedIngest> {
+        let mut ingest = content.ingest().map_err(std::io::Error::other)?;
+        let scanned = layer::scan_tar(
+            layer::Tee {
+                inner: &mut entry,
+                out: &mut ingest,
+            },
+            "",
+        );
+        let diff_size = scanned.ok().map(|(_, size)| size);
+        // A scan that stopped early leaves the rest of the file to copy.
+        std::io::copy(&mut entry, &mut ingest)?;
+        ingest.flush()?;
+        let digest = ingest.digest();
+        Ok(StagedIngest {
+            file: ingest
+                .file_path()
+                .ok_or_else(|| std::io::Error::other("ingest already committed"))?
+                .to_path_buf(),
+            size: ingest.len(),
+            digest,
+            diff_size,
+            ingest: std::sync::Mutex::new(Some(ingest)),
+        })
+    }
+
+    /// The bytes (the ingest's file stays in place until the archive's
+    /// blobs are committed, after everything is read).
+    fn open(&self) -> Result<std::fs::File> {
+        Ok(std::fs::File::open(&self.file)?)
+    }
+
+    /// The layer these bytes are, and their ingest the first time; without
+    /// a clean scan, the generic path gives the error.
+    fn layer(
+        &self,
+        content: &ContentStore,
+        what: &str,
+        limits: layer::Limits,
+        budget: Option<&layer::Budget>,
+        expected: Option<(usize, &str)>,
+    ) -> Result<(IngestedLayer, Option<Ingest>)> {
+        let Some(diff_size) = self.diff_size else {
+            let (l, ingest) = layer::ingest_layer_uncommitted(
+                content,
+                self.open()?,
+                what,
+                limits,
+                budget,
+                expected,
+            )?;
+            return Ok((l, Some(ingest)));
+        };
+        if let Some((i, want)) = expected
+            && want != self.digest
+        {
+            return Err(Error::invalid(format!(
+                "invalid diffID for layer {i}: expected {want:?}, got {:?}",
+                self.digest
+            )));
+        }
+        let ingest = self.ingest.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok((
+            IngestedLayer {
+                diff_id: self.digest.clone(),
+                diff_size,
+            },
+            ingest,
+        ))
+    }
+}
+
+impl Staged {
+    /// The number of bytes.
+    pub(super) fn len(&self) -> Result<u64> {
+        Ok(match self {
+            Staged::Memory(b) => b.len() as u64,
+            Staged::File(f) => f.as_file().metadata()?.len(),
+            Staged::Ingest(s) => s.size,
+        })
+    }
+
+    /// The SHA-256 digest, when it was computed while streaming.
+    pub(super) fn known_digest(&self) -> Option<&str> {
+        match self {
+            Staged::Ingest(s) => Some(&s.digest),
+            _ => None,
+        }
+    }
+
+    /// A reader of the bytes.
+    pub(super) fn open(&self) -> Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Staged::Memory(b) => Box::new(&b[..]),
+            Staged::File(f) => Box::new(std::io::BufReader::with_capacity(1 << 20, f.reopen()?)),
+            Staged::Ingest(s) => Box::new(std::io::BufReader::with_capacity(1 << 20, s.open()?)),
+        })
+    }
 }
 
 enum Node {
@@ -88,6 +212,8 @@ pub(super) struct Archive {
     /// First components of directory entries (directories may also exist
     /// only implicitly, as the parents of other entries).
     dirs: BTreeSet<String>,
+    /// Ingests of the layers found good so far, committed together.
+    pending: std::sync::Mutex<Vec<Ingest>>,
 }
 
 impl Archive {
@@ -168,22 +294,79 @@ impl Archive {
                 )));
             }
             let size = entry.size();
+            let entry_error =
+                |e: std::io::Error| Error::invalid(format!("archive entry {raw:?}: {e}"));
             let staged = if size <= IN_MEMORY_LIMIT {
                 let mut buf = Vec::with_capacity(size as usize);
-                entry
-                    .read_to_end(&mut buf)
-                    .map_err(|e| Error::invalid(format!("archive entry {raw:?}: {e}")))?;
+                entry.read_to_end(&mut buf).map_err(entry_error)?;
                 Staged::Memory(buf)
             } else {
-                let mut tmp = content.staging_file(lease)?;
-                std::io::copy(&mut entry, &mut tmp)
-                    .map_err(|e| Error::invalid(format!("archive entry {raw:?}: {e}")))?;
-                tmp.flush()?;
-                Staged::File(tmp)
+                let mut entry = std::io::BufReader::with_capacity(1 << 20, entry);
+                let head = entry.fill_buf().map_err(entry_error)?;
+                if layer::detect_compression(head) == layer::Compression::None {
+                    Staged::Ingest(Box::new(
+                        StagedIngest::write(content, entry).map_err(entry_error)?,
+                    ))
+                } else {
+                    let mut tmp = content.staging_file(lease)?;
+                    std::io::copy(&mut entry, &mut tmp).map_err(entry_error)?;
+                    tmp.flush()?;
+                    Staged::File(tmp)
+                }
             };
             nodes.insert(name, Node::File(staged));
         }
-        Ok(Archive { nodes, dirs })
+        Ok(Archive {
+            nodes,
+            dirs,
+            pending: Default::default(),
+        })
+    }
+
+    /// Decompress and check `staged` (one of this archive's files) as a
+    /// layer (see [`layer::ingest_layer_within`]), without reading an
+    /// already-ingested file again. Its blob is committed by
+    /// [`Archive::commit_blobs`], so a load that fails later leaves no blob.
+    pub(super) fn ingest_layer(
+        &self,
+        staged: &Staged,
+        content: &ContentStore,
+        what: &str,
+        limits: layer::Limits,
+        budget: Option<&layer::Budget>,
+        expected: Option<(usize, &str)>,
+    ) -> Result<IngestedLayer> {
+        let (l, ingest) = match staged {
+            Staged::Ingest(s) => s.layer(content, what, limits, budget, expected)?,
+            _ => {
+                let (l, i) = layer::ingest_layer_uncommitted(
+                    content,
+                    staged.open()?,
+                    what,
+                    limits,
+                    budget,
+                    expected,
+                )?;
+                (l, Some(i))
+            }
+        };
+        if let Some(ingest) = ingest {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(ingest);
+        }
+        Ok(l)
+    }
+
+    /// Make the blobs of every layer ingested so far durable (before the
+    /// load's events commit).
+    pub(super) fn commit_blobs(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for ingest in pending {
+            ingest.commit()?;
+        }
+        Ok(())
     }
 
     /// Whether the archive has an entry (file or link) named `name`.
@@ -239,10 +422,9 @@ impl Archive {
         let (_, staged) = self.resolve_from(path, source)?;
         match staged {
             Staged::Memory(b) => Ok(b.clone()),
-            Staged::File(f) => {
-                let file = f.reopen()?;
+            large => {
                 let mut out = Vec::new();
-                file.take(JSON_LIMIT + 1).read_to_end(&mut out)?;
+                large.open()?.take(JSON_LIMIT + 1).read_to_end(&mut out)?;
                 if out.len() as u64 > JSON_LIMIT {
                     return Err(Error::invalid(format!(
                         "{path} is larger than {JSON_LIMIT} bytes"
@@ -276,9 +458,11 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
     if !archive.has("manifest.json") {
         if archive.has("index.json") && archive.has("oci-layout") {
             let prepared = super::oci::prepare(content, &archive, &super::oci::Platform::host())?;
+            archive.commit_blobs()?;
             return commit(store, actor, &prepared, Lines::UntaggedIds);
         }
         let prepared = super::legacy::prepare(content, &archive)?;
+        archive.commit_blobs()?;
         return commit(store, actor, &prepared, Lines::Legacy);
     }
     let manifest_bytes = archive.read_small("manifest.json")?;
@@ -301,24 +485,14 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
                 Some(l) => l.clone(),
                 None => {
                     let what = format!("layer {i} ({path})");
-                    let l = match staged {
-                        Staged::Memory(b) => layer::ingest_layer_within(
-                            content,
-                            &b[..],
-                            &what,
-                            limits,
-                            Some(&budget),
-                            Some((i, expected.as_str())),
-                        )?,
-                        Staged::File(f) => layer::ingest_layer_within(
-                            content,
-                            f.reopen()?,
-                            &what,
-                            limits,
-                            Some(&budget),
-                            Some((i, expected.as_str())),
-                        )?,
-                    };
+                    let l = archive.ingest_layer(
+                        staged,
+                        content,
+                        &what,
+                        limits,
+                        Some(&budget),
+                        Some((i, expected.as_str())),
+                    )?;
                     done.insert(key.to_string(), l.clone());
                     l
                 }
@@ -348,6 +522,7 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
             parent: item.parent.clone().filter(|p| !p.is_empty()),
         });
     }
+    archive.commit_blobs()?;
     commit(store, actor, &prepared, Lines::Docker)
 }
 

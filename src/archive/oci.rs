@@ -68,7 +68,7 @@ use crate::reference::Reference;
 use crate::store::Store;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
+use std::io::Write;
 
 /// OCI image manifest.
 pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -231,20 +231,6 @@ fn blob_path(digest: &str) -> Result<String> {
     Ok(format!("blobs/sha256/{hex}"))
 }
 
-fn staged_len(s: &Staged) -> Result<u64> {
-    Ok(match s {
-        Staged::Memory(b) => b.len() as u64,
-        Staged::File(f) => f.as_file().metadata()?.len(),
-    })
-}
-
-fn open_staged(s: &Staged) -> Result<Box<dyn Read + '_>> {
-    Ok(match s {
-        Staged::Memory(b) => Box::new(&b[..]),
-        Staged::File(f) => Box::new(std::io::BufReader::with_capacity(1 << 20, f.reopen()?)),
-    })
-}
-
 struct Loader<'a> {
     content: &'a ContentStore,
     archive: &'a Archive,
@@ -280,16 +266,21 @@ impl Loader<'_> {
                 desc.digest
             )));
         }
-        let len = staged_len(staged)?;
+        let len = staged.len()?;
         if len != desc.size as u64 {
             return Err(invalid(format!(
                 "{what}: blob {} has {len} bytes, its descriptor says {}",
                 desc.digest, desc.size
             )));
         }
-        let mut hasher = Hasher::new();
-        std::io::copy(&mut open_staged(staged)?, &mut hasher)?;
-        let actual = hasher.finish();
+        let actual = match staged.known_digest() {
+            Some(d) => d.to_string(),
+            None => {
+                let mut hasher = Hasher::new();
+                std::io::copy(&mut staged.open()?, &mut hasher)?;
+                hasher.finish()
+            }
+        };
         if actual != desc.digest {
             return Err(invalid(format!(
                 "{what}: blob {} does not match its digest: its content hashes to {actual}",
@@ -496,7 +487,14 @@ impl Loader<'_> {
                 None => {
                     let lw = format!("{what}: layer {i} ({})", d.digest);
                     let staged = self.blob(d, &lw)?;
-                    let l = layer::ingest_layer(self.content, open_staged(staged)?, &lw)?;
+                    let l = self.archive.ingest_layer(
+                        staged,
+                        self.content,
+                        &lw,
+                        layer::Limits::get(),
+                        None,
+                        None,
+                    )?;
                     self.layers.insert(d.digest.clone(), l.clone());
                     l
                 }
