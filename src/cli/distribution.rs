@@ -1,29 +1,22 @@
 //! `strata pull|push|search|login|logout`: the docker CLI 20.10 commands on
 //! the store. Credentials come from the docker CLI config file
-//! (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`, `auths`).
+//! (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`): its
+//! `credHelpers`/`credsStore` credential helpers, else its `auths`.
+//! Registry settings (insecure registries, certificates directory) come
+//! from `STRATA_INSECURE_REGISTRIES` and `STRATA_CERTS_DIR`.
 //! Progress is printed as the CLI does when not on a terminal:
 //! `<id>: <status>` lines, without progress bars.
 
 use super::Failure;
 use std::io::Write;
-use std::path::PathBuf;
-use strata::distribution::{Auth, Progress, PullOptions, PushOptions};
+use strata::distribution::credentials::CliConfig;
+use strata::distribution::{Auth, Progress, PullOptions, PushOptions, RegistryOptions};
 use strata::{Filters, ImageService, Reference};
 
-/// The docker CLI config file.
-fn config_path() -> PathBuf {
-    match std::env::var_os("DOCKER_CONFIG") {
-        Some(d) => PathBuf::from(d).join("config.json"),
-        None => {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            PathBuf::from(home).join(".docker").join("config.json")
-        }
-    }
-}
-
+/// The stored credentials for `domain` (none when the helper fails, as the
+/// CLI's `ResolveAuthConfig` ignores that error).
 fn stored_auth(domain: &str) -> Option<Auth> {
-    let bytes = std::fs::read(config_path()).ok()?;
-    Auth::from_docker_config(&bytes, domain)
+    CliConfig::load().get(domain).ok().flatten()
 }
 
 /// Parse `name` as the CLI does, adding `:latest` (with the CLI's notice)
@@ -87,6 +80,7 @@ pub async fn pull(
     let opts = PullOptions {
         platform,
         auth: stored_auth(r.domain()),
+        registry: RegistryOptions::from_env(),
         progress: Some(tx),
         ..PullOptions::default()
     };
@@ -109,6 +103,7 @@ pub async fn push(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = PushOptions {
         auth: stored_auth(r.domain()),
+        registry: RegistryOptions::from_env(),
         progress: Some(tx),
         ..PushOptions::default()
     };
@@ -158,29 +153,6 @@ pub async fn search(
     Ok(())
 }
 
-fn read_config() -> serde_json::Value {
-    std::fs::read(config_path())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(|v: &serde_json::Value| v.is_object())
-        .unwrap_or_else(|| serde_json::json!({}))
-}
-
-fn write_config(v: &serde_json::Value) -> Result<(), Failure> {
-    let path = config_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let text = serde_json::to_string_pretty(v).map_err(|e| Failure(e.to_string()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path)
-        .map_err(|e| Failure(e.error.to_string()))?;
-    Ok(())
-}
-
 /// `strata login [-u USER] [-p PASS | --password-stdin] [SERVER]`.
 pub async fn login(
     out: &mut impl Write,
@@ -190,7 +162,6 @@ pub async fn login(
     password_stdin: bool,
 ) -> Result<(), Failure> {
     let server = server.unwrap_or_else(|| "docker.io".into());
-    let key = strata::distribution::client::index_key(&server);
     let password = if password_stdin {
         let mut s = String::new();
         std::io::stdin().read_line(&mut s)?;
@@ -204,18 +175,16 @@ pub async fn login(
         ));
     };
     let auth = Auth::basic(&username, &password);
-    let report = strata::distribution::login(&server, &auth).await?;
-    let mut cfg = read_config();
-    let entry = if report.identity_token.is_empty() {
-        use base64::Engine as _;
-        serde_json::json!({
-            "auth": base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-        })
-    } else {
-        serde_json::json!({ "auth": "", "identitytoken": report.identity_token })
-    };
-    cfg["auths"][&key] = entry;
-    write_config(&cfg)?;
+    let report =
+        strata::distribution::login_with(&server, &auth, &RegistryOptions::from_env()).await?;
+    let mut stored = auth;
+    if !report.identity_token.is_empty() {
+        stored.password.clear();
+        stored.identity_token = report.identity_token.clone();
+    }
+    let mut cfg = CliConfig::load();
+    cfg.store(&server, &stored)?;
+    cfg.save()?;
     writeln!(out, "{}", report.status)?;
     Ok(())
 }
@@ -229,17 +198,18 @@ pub async fn logout(out: &mut impl Write, server: Option<String>) -> Result<(), 
     } else {
         server.clone()
     };
-    let mut cfg = read_config();
-    let removed = cfg
-        .get_mut("auths")
-        .and_then(|a| a.as_object_mut())
-        .and_then(|a| a.remove(&key))
-        .is_some();
-    if !removed {
+    let mut cfg = CliConfig::load();
+    let keys = cfg.logged_in_keys(&server);
+    if keys.is_empty() {
         writeln!(out, "Not logged in to {shown}")?;
         return Ok(());
     }
     writeln!(out, "Removing login credentials for {shown}")?;
-    write_config(&cfg)?;
+    for k in keys {
+        if let Err(e) = cfg.erase(&k) {
+            eprintln!("WARNING: could not erase credentials: {}", e.message());
+        }
+    }
+    cfg.save()?;
     Ok(())
 }

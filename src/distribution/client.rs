@@ -3,10 +3,11 @@
 //! bodies (§9).
 //!
 //! Every request opens its own connection and says `Connection: close`, as
-//! Docker's client does. Only plain HTTP is spoken: strata has no TLS
-//! client, so `https://` endpoints fail with a clear error. Insecure
-//! registries (loopback addresses and `localhost`) are reached over HTTP.
+//! Docker's client does. `https://` is spoken with rustls (see
+//! [`super::tls`]: which registries are insecure, certificates, the https
+//! then http fallback of insecure registries).
 
+use super::tls::{RegistryOptions, Transport};
 use crate::error::{Error, Result};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -263,25 +264,14 @@ pub fn query_escape(s: &str) -> String {
     out
 }
 
-/// Whether the registry `host` (`host[:port]`) is insecure: loopback
-/// (`127.0.0.0/8`, `::1`) or `localhost` (spec §1.2).
+/// Whether the registry `host` (`host[:port]`) is insecure under Docker's
+/// defaults: loopback (`127.0.0.0/8`, `::1`) or `localhost` (spec §1.2).
 pub fn is_insecure(host: &str) -> bool {
-    let h = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':')
-            .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-            .map_or(host, |(h, _)| h)
-    };
-    if h.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    h.parse::<std::net::IpAddr>()
-        .map(|ip| ip.is_loopback())
-        .unwrap_or(false)
+    RegistryOptions::default().is_insecure(host)
 }
 
-/// The registry base URL for a reference domain.
+/// The registry base URL for a reference domain (the last endpoint tried:
+/// plain http for insecure registries).
 pub fn endpoint_for(domain: &str) -> Url {
     let (scheme, authority) = match domain {
         "docker.io" | "index.docker.io" => ("https", "registry-1.docker.io"),
@@ -355,13 +345,13 @@ async fn send_raw(
     headers: &[(String, String)],
     body: ReqBody,
     timeout: Option<Duration>,
+    tr: &Transport,
 ) -> std::result::Result<Response<Incoming>, Fail> {
-    if url.scheme != "http" {
+    if url.scheme != "http" && url.scheme != "https" {
         return Err(Fail::fatal(format!(
-            "{} \"{url}\": strata's registry client speaks plain HTTP only (no TLS); \
-             {} is not an insecure registry",
+            "{} \"{url}\": unsupported protocol scheme \"{}\"",
             go_method(method),
-            url.authority
+            url.scheme
         )));
     }
     let addr = url.host_port();
@@ -387,12 +377,28 @@ async fn send_raw(
             }
             Ok(Ok(s)) => s,
         };
+    let host = url_host(&url.authority);
+    let stream: Box<dyn super::tls::Io> = if url.scheme == "https" {
+        tr.handshake(stream, &host)
+            .await
+            .map_err(|e| url_error(method, url, e))?
+    } else {
+        Box::new(stream)
+    };
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| url_error(method, url, e))?;
+    // A TLS alert after the handshake (a client certificate the server
+    // refuses, TLS 1.3) ends the connection task; keep its text.
+    let (conn_err_tx, conn_err) = tokio::sync::oneshot::channel::<String>();
+    let conn_host = host.clone();
     tokio::spawn(async move {
-        let _ = conn.await;
+        if let Err(e) = conn.await
+            && let Some(t) = super::tls::hyper_tls_text(&e, &conn_host)
+        {
+            let _ = conn_err_tx.send(t);
+        }
     });
     let mut req = Request::builder()
         .method(method.clone())
@@ -415,11 +421,37 @@ async fn send_raw(
         })?,
         None => fut.await,
     };
-    resp.map_err(|e| url_error(method, url, hyper_text(&e)))
+    match resp {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            let text = match super::tls::hyper_tls_text(&e, &host) {
+                Some(t) => t,
+                None => match tokio::time::timeout(Duration::from_secs(1), conn_err).await {
+                    Ok(Ok(t)) => t,
+                    _ => hyper_text(&e, &host),
+                },
+            };
+            Err(url_error(method, url, text))
+        }
+    }
 }
 
-fn hyper_text(e: &hyper::Error) -> String {
-    if e.is_incomplete_message() {
+/// The host of an authority, without port or brackets.
+fn url_host(authority: &str) -> String {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_string();
+    }
+    authority
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.contains(':') && p.chars().all(|c| c.is_ascii_digit()))
+        .map_or(authority, |(h, _)| h)
+        .to_string()
+}
+
+fn hyper_text(e: &hyper::Error, host: &str) -> String {
+    if let Some(t) = super::tls::hyper_tls_text(e, host) {
+        t
+    } else if e.is_incomplete_message() {
         "EOF".to_string()
     } else {
         e.to_string()
@@ -590,7 +622,7 @@ fn code_fail(code: &str, message: &str) -> Fail {
 }
 
 /// Go's `parseHTTPErrorResponse`.
-fn parse_error_body(status: u16, body: &[u8]) -> std::result::Result<Fail, String> {
+pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> std::result::Result<Fail, String> {
     #[derive(Deserialize)]
     struct Details {
         #[serde(default)]
@@ -693,6 +725,7 @@ pub struct Session {
     scopes: Vec<String>,
     scheme: Scheme,
     token: tokio::sync::Mutex<Option<String>>,
+    transport: Transport,
 }
 
 impl Session {
@@ -702,14 +735,37 @@ impl Session {
         auth: Option<Auth>,
         scopes: Vec<String>,
     ) -> std::result::Result<Session, Fail> {
-        let base = endpoint_for(domain);
-        let (_, challenges) = ping(&base).await?;
-        Ok(Session::with_challenges(base, auth, scopes, &challenges))
+        Session::open_with(domain, auth, scopes, &RegistryOptions::default()).await
+    }
+
+    /// [`Session::open`] with explicit registry settings: the endpoints
+    /// are tried in order (https, then http for insecure registries); the
+    /// first that answers the ping is used, the last failure is returned.
+    pub async fn open_with(
+        domain: &str,
+        auth: Option<Auth>,
+        scopes: Vec<String>,
+        opts: &RegistryOptions,
+    ) -> std::result::Result<Session, Fail> {
+        let (ep, _, challenges) = ping_endpoints(domain, opts).await?;
+        Ok(Session::with_challenges(
+            ep.url,
+            auth,
+            scopes,
+            &challenges,
+            ep.transport,
+        ))
     }
 
     /// A session on `base` that never authenticates (v1 search, tests).
     pub fn plain(base: Url) -> Session {
-        Session::with_challenges(base, None, Vec::new(), &[])
+        Session::with_challenges(base, None, Vec::new(), &[], Transport::default())
+    }
+
+    /// A session on `base` that never authenticates, speaking https with
+    /// `transport`.
+    pub fn plain_with(base: Url, transport: Transport) -> Session {
+        Session::with_challenges(base, None, Vec::new(), &[], transport)
     }
 
     fn with_challenges(
@@ -717,6 +773,7 @@ impl Session {
         auth: Option<Auth>,
         scopes: Vec<String>,
         challenges: &[Challenge],
+        transport: Transport,
     ) -> Session {
         let scheme = challenges
             .iter()
@@ -735,6 +792,7 @@ impl Session {
             scopes,
             scheme,
             token: tokio::sync::Mutex::new(None),
+            transport,
         }
     }
 
@@ -763,9 +821,16 @@ impl Session {
                 if let Some(t) = cached.as_ref() {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let t = fetch_token(realm, service, &self.scopes, self.auth.as_ref(), false)
-                    .await
-                    .map_err(|f| f.message)?;
+                let t = fetch_token(
+                    realm,
+                    service,
+                    &self.scopes,
+                    self.auth.as_ref(),
+                    false,
+                    &self.transport,
+                )
+                .await
+                .map_err(|f| f.message)?;
                 *cached = Some(t.token.clone());
                 Ok(Some(format!("Bearer {}", t.token)))
             }
@@ -797,7 +862,7 @@ impl Session {
                 }
             }
             let b = body.take().unwrap_or_else(empty);
-            let resp = send_raw(&method, &url, &hs, b, None).await?;
+            let resp = send_raw(&method, &url, &hs, b, None, &self.transport).await?;
             let s = resp.status().as_u16();
             if matches!(s, 301 | 302 | 303 | 307 | 308)
                 && (method == Method::GET || method == Method::HEAD)
@@ -838,16 +903,45 @@ fn basic_header(a: &Auth) -> String {
 }
 
 /// `GET /v2/` without auth: the status and the challenges (spec §3.1).
+/// `https://` bases are verified against the system roots only.
 pub async fn ping(base: &Url) -> std::result::Result<(u16, Vec<Challenge>), Fail> {
+    ping_with(base, &Transport::default()).await
+}
+
+/// [`ping`] speaking https with `tr`.
+pub async fn ping_with(
+    base: &Url,
+    tr: &Transport,
+) -> std::result::Result<(u16, Vec<Challenge>), Fail> {
     let url = Url {
         path: "/v2/".into(),
         ..base.clone()
     };
-    let resp = send_raw(&Method::GET, &url, &[], empty(), Some(PING_TIMEOUT)).await?;
+    let resp = send_raw(&Method::GET, &url, &[], empty(), Some(PING_TIMEOUT), tr).await?;
     let status = resp.status().as_u16();
     let ch = challenges(&resp);
     let _ = read_body(resp, 1 << 20).await;
     Ok((status, ch))
+}
+
+/// Ping `domain`'s endpoints in order; the first that answers, with its
+/// status and challenges, or the last failure (Docker's endpoint fallback).
+pub(crate) async fn ping_endpoints(
+    domain: &str,
+    opts: &RegistryOptions,
+) -> std::result::Result<(super::tls::Endpoint, u16, Vec<Challenge>), Fail> {
+    let endpoints = opts.endpoints(domain)?;
+    let mut last = None;
+    for ep in endpoints {
+        match ping_with(&ep.url, &ep.transport).await {
+            Ok((status, ch)) => return Ok((ep, status, ch)),
+            Err(f) => {
+                tracing::debug!("registry endpoint {} failed: {f}", ep.url);
+                last = Some(f);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Fail::fatal(format!("no endpoint for {domain}"))))
 }
 
 struct Token {
@@ -863,6 +957,7 @@ async fn fetch_token(
     scopes: &[String],
     auth: Option<&Auth>,
     login: bool,
+    tr: &Transport,
 ) -> std::result::Result<Token, Fail> {
     let realm_url = Url::parse(realm).map_err(|e| Fail::fatal(e.message()))?;
     let (method, url, headers, body) = match auth.filter(|a| !a.identity_token.is_empty()) {
@@ -910,7 +1005,7 @@ async fn fetch_token(
             (Method::GET, url, hs, empty())
         }
     };
-    let resp = send_raw(&method, &url, &headers, body, Some(PING_TIMEOUT)).await?;
+    let resp = send_raw(&method, &url, &headers, body, Some(PING_TIMEOUT), tr).await?;
     if !resp.status().is_success() {
         return Err(error_response(resp).await);
     }
@@ -955,14 +1050,21 @@ pub struct LoginReport {
 
 /// Check credentials against `server` (spec §3.4).
 pub async fn login(server: &str, auth: &Auth) -> Result<LoginReport> {
+    login_with(server, auth, &RegistryOptions::default()).await
+}
+
+/// [`login`] with explicit registry settings.
+pub async fn login_with(server: &str, auth: &Auth, opts: &RegistryOptions) -> Result<LoginReport> {
     let host = index_key(server);
     let domain = if host.starts_with("https://index.docker.io") {
         "docker.io".to_string()
     } else {
         host
     };
-    let base = endpoint_for(&domain);
-    let (status, challenges) = ping(&base).await.map_err(Fail::into_error)?;
+    let (ep, status, challenges) = ping_endpoints(&domain, opts)
+        .await
+        .map_err(Fail::into_error)?;
+    let (base, tr) = (ep.url, ep.transport);
     let v2 = Url {
         path: "/v2/".into(),
         ..base.clone()
@@ -978,6 +1080,7 @@ pub async fn login(server: &str, auth: &Auth) -> Result<LoginReport> {
             &[],
             Some(&auth),
             true,
+            &tr,
         )
         .await
         .map_err(|f| Error::internal(format!("Get \"{v2}\": {f}")))?;
@@ -996,9 +1099,16 @@ pub async fn login(server: &str, auth: &Auth) -> Result<LoginReport> {
             identity_token: String::new(),
         });
     }
-    let resp = send_raw(&Method::GET, &v2, &headers, empty(), Some(PING_TIMEOUT))
-        .await
-        .map_err(Fail::into_error)?;
+    let resp = send_raw(
+        &Method::GET,
+        &v2,
+        &headers,
+        empty(),
+        Some(PING_TIMEOUT),
+        &tr,
+    )
+    .await
+    .map_err(Fail::into_error)?;
     let st = resp.status();
     if st.as_u16() != 200 {
         return Err(Error::new(

@@ -11,22 +11,27 @@
 //! - [`search`]: the v1 search API.
 //! - [`metadata`]: Docker's v2 metadata (DiffID ↔ blob digest per repository).
 //! - [`progress`]: the typed progress messages sent over a channel.
+//! - [`tls`]: insecure registries, certificates and the TLS client.
+//! - [`credentials`]: the docker CLI config file and credential helpers.
 //!
 //! The library never prints: progress goes to an optional
 //! `tokio::sync::mpsc::UnboundedSender<Progress>`.
 
 pub mod client;
+pub mod credentials;
 pub mod metadata;
 pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod search;
+pub mod tls;
 
-pub use client::{Auth, LoginReport, login};
+pub use client::{Auth, LoginReport, login, login_with};
 pub use progress::Progress;
 pub use pull::{PullOptions, PullReport};
 pub use push::{PushOptions, PushReport, PushedTag};
 pub use search::SearchResult;
+pub use tls::RegistryOptions;
 
 /// Where progress messages go (none when the caller did not ask).
 pub type ProgressSender = Option<tokio::sync::mpsc::UnboundedSender<Progress>>;

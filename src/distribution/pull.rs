@@ -41,6 +41,8 @@ pub struct PullOptions {
     pub platform: Option<String>,
     /// Credentials (anonymous when `None`).
     pub auth: Option<Auth>,
+    /// Insecure registries and certificates (default: Docker's).
+    pub registry: super::tls::RegistryOptions,
     /// Where progress messages go.
     pub progress: ProgressSender,
     /// Retry wait unit: failure k of a layer download waits `k × retry_delay`
@@ -57,6 +59,7 @@ impl Default for PullOptions {
         PullOptions {
             platform: None,
             auth: None,
+            registry: super::tls::RegistryOptions::default(),
             progress: None,
             retry_delay: Duration::from_secs(5),
             max_download_attempts: 5,
@@ -98,13 +101,13 @@ const MANIFEST_LIMIT: usize = 4 << 20;
 const CONFIG_LIMIT: usize = 16 << 20;
 
 #[derive(Deserialize, Clone, Debug)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType", default)]
     media_type: String,
     #[serde(default)]
     size: i64,
     #[serde(default)]
-    digest: String,
+    pub(crate) digest: String,
     #[serde(default)]
     platform: Option<PlatformSpec>,
 }
@@ -120,16 +123,16 @@ struct PlatformSpec {
 }
 
 #[derive(Deserialize)]
-struct ImageManifest {
-    config: Descriptor,
+pub(crate) struct ImageManifest {
+    pub(crate) config: Descriptor,
     #[serde(default)]
     layers: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
-struct ManifestList {
+pub(crate) struct ManifestList {
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    pub(crate) manifests: Vec<Descriptor>,
 }
 
 fn pull_fail(f: Fail, r: &Reference) -> Error {
@@ -175,7 +178,7 @@ pub async fn pull(
 ) -> Result<PullReport> {
     let r = parse_repo_reference(reference)?;
     let scope = format!("repository:{}:pull", r.path());
-    let sess = Session::open(r.domain(), opts.auth.clone(), vec![scope])
+    let sess = Session::open_with(r.domain(), opts.auth.clone(), vec![scope], &opts.registry)
         .await
         .map_err(|f| pull_fail(f, &r))?;
     let sess = Arc::new(sess);
@@ -308,7 +311,7 @@ async fn resolve_tag(
     Ok((sha256_digest(&body), Some((mt, body))))
 }
 
-fn is_schema1(mt: &str) -> bool {
+pub(crate) fn is_schema1(mt: &str) -> bool {
     matches!(
         mt,
         "" | "application/json"
@@ -518,7 +521,7 @@ fn tag_pulled(
     Ok(true)
 }
 
-fn check_media_types(mt: &str, m: &ImageManifest) -> Result<()> {
+pub(crate) fn check_media_types(mt: &str, m: &ImageManifest) -> Result<()> {
     let cfg = m.config.media_type.as_str();
     if mt == MT_SCHEMA2 {
         match cfg {
@@ -559,7 +562,7 @@ fn check_media_types(mt: &str, m: &ImageManifest) -> Result<()> {
     Ok(())
 }
 
-fn normalize_platform(os: &str, arch: &str, variant: &str) -> (String, String, String) {
+pub(crate) fn normalize_platform(os: &str, arch: &str, variant: &str) -> (String, String, String) {
     let os = os.to_ascii_lowercase();
     let mut arch = arch.to_ascii_lowercase();
     let mut variant = variant.to_ascii_lowercase();
@@ -605,7 +608,10 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn select_platform<'a>(list: &'a [Descriptor], wanted: Option<&str>) -> Result<&'a Descriptor> {
+pub(crate) fn select_platform<'a>(
+    list: &'a [Descriptor],
+    wanted: Option<&str>,
+) -> Result<&'a Descriptor> {
     let wanted = wanted.filter(|w| !w.is_empty());
     let mut parts = wanted.unwrap_or("").split('/');
     let os = parts.next().filter(|s| !s.is_empty()).unwrap_or("linux");
@@ -1104,7 +1110,7 @@ pub(crate) async fn refetch_layer(
         Reference::parse_normalized_named(repository).map_err(|e| Error::invalid(e.message()))?;
     let scope = format!("repository:{}:pull", r.path());
     let sess = Arc::new(
-        Session::open(r.domain(), opts.auth.clone(), vec![scope])
+        Session::open_with(r.domain(), opts.auth.clone(), vec![scope], &opts.registry)
             .await
             .map_err(Fail::into_error)?,
     );

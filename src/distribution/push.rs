@@ -29,6 +29,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct PushOptions {
     /// Credentials (anonymous when `None`).
     pub auth: Option<Auth>,
+    /// Insecure registries and certificates (default: Docker's).
+    pub registry: super::tls::RegistryOptions,
     /// Where progress messages go.
     pub progress: ProgressSender,
     /// Layer uploads in flight (Docker: 5).
@@ -43,6 +45,7 @@ impl Default for PushOptions {
     fn default() -> PushOptions {
         PushOptions {
             auth: None,
+            registry: super::tls::RegistryOptions::default(),
             progress: None,
             max_concurrent_uploads: 5,
             max_upload_attempts: 5,
@@ -189,7 +192,7 @@ pub async fn push(
         )));
     }
     let scope = format!("repository:{}:push,pull", r.path());
-    let sess = Session::open(r.domain(), opts.auth.clone(), vec![scope])
+    let sess = Session::open_with(r.domain(), opts.auth.clone(), vec![scope], &opts.registry)
         .await
         .map_err(Fail::into_error)?;
     let shared = Arc::new(Shared {

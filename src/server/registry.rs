@@ -432,6 +432,7 @@ pub async fn pull(ctx: Ctx) -> ApiResult<Response<Body>> {
     let opts = PullOptions {
         platform,
         auth: registry_auth(ctx.req.headers()),
+        registry: crate::distribution::RegistryOptions::from_env(),
         progress: Some(ptx),
         ..PullOptions::default()
     };
@@ -484,6 +485,7 @@ pub async fn push(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
     let (ptx, prx) = mpsc::unbounded_channel();
     let opts = PushOptions {
         auth,
+        registry: crate::distribution::RegistryOptions::from_env(),
         progress: Some(ptx),
         ..PushOptions::default()
     };
@@ -546,7 +548,12 @@ pub async fn auth(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let a: Auth = serde_json::from_slice(&body).map_err(|e| ApiError::new(500, e.to_string()))?;
     let a = a.normalized();
-    let report = crate::distribution::login(&a.server_address, &a).await?;
+    let report = crate::distribution::login_with(
+        &a.server_address,
+        &a,
+        &crate::distribution::RegistryOptions::from_env(),
+    )
+    .await?;
     Ok(json_response(
         200,
         &AuthOk {
