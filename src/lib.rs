@@ -94,4 +94,70 @@ pub mod fuzzing {
     pub fn go_json_parse(bytes: &[u8]) -> Result<(), crate::Error> {
         crate::gojson::parse(bytes).map(|_| ())
     }
+
+    pub use crate::distribution::client::{Auth, Challenge, Fail, parse_challenge, query_escape};
+    pub use crate::rootfs::{ApplyOptions, apply_layer, remove_tree};
+    pub use crate::server::query::{Query, percent_decode};
+    pub use crate::server::registry::parse_platform;
+    pub use crate::server::router::{Route, compare_versions, route, split_version};
+
+    /// A manifest list / OCI index body as pull parses it (`None`: it does
+    /// not parse), and the index of the entry `select_platform` picks for
+    /// `platform` (`usize::MAX` if the pick is not an entry of the list).
+    pub fn select_manifest(
+        body: &[u8],
+        platform: Option<&str>,
+    ) -> Option<Result<usize, crate::Error>> {
+        use crate::distribution::pull::{ManifestList, select_platform};
+        let list: ManifestList = serde_json::from_slice(body).ok()?;
+        let picked = select_platform(&list.manifests, platform);
+        Some(picked.map(|d| {
+            list.manifests
+                .iter()
+                .position(|x| std::ptr::eq(x, d))
+                .unwrap_or(usize::MAX)
+        }))
+    }
+
+    /// Pull's platform normalisation: `(os, arch, variant)`.
+    pub fn normalize_platform(os: &str, arch: &str, variant: &str) -> (String, String, String) {
+        crate::distribution::pull::normalize_platform(os, arch, variant)
+    }
+
+    /// An image manifest body of media type `mt` checked as pull checks it
+    /// before fetching anything: the config digest.
+    pub fn check_manifest(mt: &str, body: &[u8]) -> Result<String, crate::Error> {
+        use crate::distribution::pull::{ImageManifest, check_media_types, is_schema1};
+        if is_schema1(mt) {
+            return Err(crate::Error::internal("invalid manifest: not schema2"));
+        }
+        let m: ImageManifest = serde_json::from_slice(body)
+            .map_err(|e| crate::Error::internal(format!("invalid manifest: {e}")))?;
+        check_media_types(mt, &m)?;
+        crate::reference::validate_digest(&m.config.digest)
+            .map_err(|e| crate::Error::internal(e.message()))?;
+        Ok(m.config.digest)
+    }
+
+    /// A registry error body (Go's `parseHTTPErrorResponse`).
+    pub fn parse_registry_error(status: u16, body: &[u8]) -> Result<Fail, String> {
+        crate::distribution::client::parse_error_body(status, body)
+    }
+
+    /// `BuildFromConfig`: the `changes` parameter applied to `config`.
+    pub fn build_from_config(
+        config: &crate::ContainerConfig,
+        changes: &[String],
+    ) -> Result<crate::ContainerConfig, crate::Error> {
+        crate::changes::build_from_config(config, changes)
+    }
+
+    /// The router's view of a request line: the API version in the decoded
+    /// path and the route (`None` when `method` is not a valid method).
+    pub fn route_request(method: &[u8], path: &str) -> Option<(Option<String>, Option<Route>)> {
+        let method = hyper::Method::from_bytes(method).ok()?;
+        let decoded = percent_decode(path, false);
+        let (version, rest) = split_version(&decoded);
+        Some((version.map(str::to_string), route(&method, rest)))
+    }
 }

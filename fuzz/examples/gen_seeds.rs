@@ -171,7 +171,7 @@ fn filters() {
     }
     let extras = [
         "{\"reference\":{\"dev/chain:*\":true}}\0dev/chain:1\ndev/chain/x:1\n[\n\\",
-        "{\"until\":{\"-1h\":true}}\010m\n2020-01-02T03\n2020-01-02T03:04:05Z\n0\nxyz",
+        "{\"until\":{\"-1h\":true}}\x0010m\n2020-01-02T03\n2020-01-02T03:04:05Z\n0\nxyz",
         "\0a[\na*b?\n[^a-c]\n\\*",
     ];
     for s in extras {
@@ -337,13 +337,367 @@ fn model() {
     put("store_model", "ones", &[0xffu8; 64]);
 }
 
+/// Registry answers: challenges (live registry 2.8 and Docker Hub forms),
+/// manifests and indexes written by skopeo and strata, token and error
+/// bodies (distribution.md §3, §9). Input format: body, NUL, header lines.
+fn registry() {
+    let challenges = [
+        r#"Bearer realm="http://127.0.0.1:5059/token",service="fmt-registry""#,
+        r#"Bearer realm="http://127.0.0.1:5059/token",service="fmt-registry",scope="repository:test:pull""#,
+        r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
+        r#"Bearer realm="https://r/token",error="insufficient_scope",error_description="need \"push\" \\ access""#,
+        r#"Basic realm="Registry Realm""#,
+        "BASIC realm=unquoted, charset=UTF-8",
+    ];
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("ping", b"{}".to_vec()),
+        (
+            "unauthorized",
+            br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#.to_vec(),
+        ),
+        (
+            "blob-unknown",
+            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:0123"}]}"#.to_vec(),
+        ),
+        (
+            "manifest-unknown",
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nonexist"}}]}"#.to_vec(),
+        ),
+        (
+            "errors-2",
+            br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"},{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#.to_vec(),
+        ),
+        ("details", br#"{"details":"incorrect username or password"}"#.to_vec()),
+        ("errors-empty", br#"{"errors":[]}"#.to_vec()),
+        (
+            "token",
+            br#"{"token":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln","access_token":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln","expires_in":300,"issued_at":"2026-11-28T21:00:00.123456789Z"}"#.to_vec(),
+        ),
+        (
+            "token-refresh",
+            br#"{"access_token":"a","refresh_token":"r","expires_in":30,"scope":"repository:test:pull"}"#.to_vec(),
+        ),
+    ];
+    for (label, body) in &bodies {
+        put("registry_response", label, body);
+    }
+    for (i, c) in challenges.iter().enumerate() {
+        let mut data = bodies[i % bodies.len()].1.clone();
+        data.push(0);
+        data.extend_from_slice(c.as_bytes());
+        put("registry_response", "challenge", &data);
+    }
+    // A multi-platform index (the shape of Docker Hub's busybox list, with
+    // the digests of the dockerd fixture's manifest).
+    let d = |n: u8| format!("sha256:{}", hex::encode([n; 32]));
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 528, "digest": d(1), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 528, "digest": d(2), "platform": {"architecture": "arm", "os": "linux", "variant": "v5"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 528, "digest": d(3), "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 528, "digest": d(4), "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 528, "digest": d(5), "platform": {"architecture": "386", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "size": 527, "digest": d(6), "platform": {"architecture": "amd64", "os": "windows", "os.version": "10.0.17763.1"}}
+        ]
+    });
+    put("registry_response", "list", list.to_string().as_bytes());
+    let mut arm_only = list.clone();
+    arm_only["manifests"] = serde_json::json!([list["manifests"][1]]);
+    let mut data = arm_only.to_string().into_bytes();
+    data.extend_from_slice(b"\0linux/arm/v7\nlinux/ARMHF");
+    put("registry_response", "list-arm", &data);
+    // Manifests and indexes as skopeo and strata write them.
+    for (label, layout) in oci_layouts() {
+        for (name, data) in tar_entries(&layout) {
+            if name == "index.json" || (name.starts_with("blobs/") && data.first() == Some(&b'{')) {
+                let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+                if v.get("manifests").is_some() || v.get("layers").is_some() {
+                    put("registry_response", &format!("{label}-manifest"), &data);
+                }
+            }
+        }
+    }
+}
+
+/// Engine API requests the docker 20.10 CLI sends (engine-api.md, live
+/// captures): request line, then headers.
+fn engine() {
+    let auth = "eyJ1c2VybmFtZSI6ImZtdHVzZXIiLCJwYXNzd29yZCI6ImZtdHBhc3MiLCJzZXJ2ZXJhZGRyZXNzIjoiMTI3LjAuMC4xOjUwNTkifQ==";
+    let requests = [
+        "GET /_ping".to_string(),
+        "HEAD /_ping".into(),
+        "GET /v1.41/version".into(),
+        "GET /v1.11/info".into(),
+        "GET /v1.99/info".into(),
+        "GET /v1.41/images/json?filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%7D&all=1".into(),
+        "GET /v1.40/images/json?filter=busybox&filters=%7B%22reference%22%3A%5B%22dev%2F*%22%5D%7D".into(),
+        "GET /v1.41/images/get?names=small%3A1&names=base%3A1".into(),
+        "GET /v1.41/images/127.0.0.1:5055/test:1/json".into(),
+        "GET /v1.41/images/dev%2Fchain:1/history".into(),
+        "DELETE /v1.41/images/dev/chain:1?force=1&noprune=1".into(),
+        "DELETE /v1.41/containers/c1?force=1".into(),
+        "POST /v1.41/images/dev/chain:1/tag?repo=dev%2Fchain&tag=2".into(),
+        "POST /v1.41/images/prune?filters=%7B%22until%22%3A%7B%2224h%22%3Atrue%7D%7D".into(),
+        "POST /v1.41/images/load?quiet=1".into(),
+        "POST /v1.41/images/create?changes=CMD+%5B%22%2Fbin%2Fsh%22%5D&fromSrc=-&message=my+msg&repo=base%3A1&tag=".into(),
+        "POST /v1.41/images/create?fromSrc=-&repo=imp28%3A1&platform=linux%2Farm64&changes=ENV+A%3Db&changes=EXPOSE+80%2Ftcp&changes=LABEL+x%3Dy".into(),
+        format!("POST /v1.41/images/create?fromImage=busybox&tag=latest&platform=linux%2Farm%2Fv7\nX-Registry-Auth: {auth}"),
+        "POST /v1.41/images/create?fromImage=127.0.0.1%3A5055%2Ftest&tag=sha256%3A0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nX-Registry-Auth: e30=".into(),
+        format!("POST /v1.41/images/127.0.0.1:5055/test/push?tag=v1\nX-Registry-Auth: {auth}"),
+        "POST /v1.41/commit?container=c1&repo=dev%2Fc&tag=1&author=me&comment=x&changes=WORKDIR+%2Fsrv&changes=USER+nobody&changes=HEALTHCHECK+--interval%3D5s+CMD+true".into(),
+        "HEAD /v1.41/containers/c1/archive?path=%2Fetc%2Fhostname".into(),
+        "PUT /v1.41/containers/c1/archive?path=%2F&noOverwriteDirNonDir=true".into(),
+        "GET /v1.41/containers/c1/export".into(),
+        "GET /v1.41/images/search?term=busybox&limit=5".into(),
+        "POST /v1.41/auth\nContent-Type: application/json".into(),
+        "OPTIONS /v1.41/images/json".into(),
+        "GET /v1.41/images/a%2b%zz%2/json?x=%+1&y=a;b=c".into(),
+    ];
+    for r in requests {
+        put("engine_request", "cli", r.as_bytes());
+    }
+}
+
+/// OCI layouts: strata's own `save --format oci` (export_oci) of the
+/// dockerd fixtures, skopeo's `oci-archive` copies of them (gzip, its
+/// default, and zstd) and an image umoci made, each a tar.
+fn oci_layouts() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for name in ["chain-tagged.tar", "imported.tar"] {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = strata::ImageService::open(dir.path()).unwrap();
+        let bytes = rt.block_on(async {
+            let r = svc
+                .load_image(Cursor::new(fixture(name)), true)
+                .await
+                .unwrap();
+            let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            struct W(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+            impl Write for W {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.0.lock().unwrap().extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            svc.export_oci(r.images.clone(), W(buf.clone()))
+                .await
+                .unwrap();
+            std::mem::take(&mut *buf.lock().unwrap())
+        });
+        out.push(("strata".to_string(), bytes));
+    }
+    let fixture_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dockerd/chain-tagged.tar");
+    let work = tempfile::tempdir().unwrap();
+    let run = |cmd: &mut std::process::Command| -> bool {
+        match cmd.output() {
+            Ok(o) if o.status.success() => true,
+            Ok(o) => {
+                eprintln!("{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+                false
+            }
+            Err(e) => {
+                eprintln!("note: {cmd:?} not run: {e}");
+                false
+            }
+        }
+    };
+    for (label, extra) in [
+        ("skopeo", &[][..]),
+        (
+            "skopeo-zstd",
+            &["--dest-compress", "--dest-compress-format", "zstd"][..],
+        ),
+    ] {
+        let dest = work.path().join(format!("{label}.tar"));
+        if run(std::process::Command::new("skopeo")
+            .args(["copy", "-q"])
+            .args(extra)
+            .arg(format!("docker-archive:{}", fixture_path.display()))
+            .arg(format!("oci-archive:{}:dev/chain:1", dest.display())))
+        {
+            out.push((label.to_string(), std::fs::read(&dest).unwrap()));
+        }
+    }
+    // umoci: a new image plus one inserted file, as a layout tar.
+    let layout = work.path().join("umoci");
+    let src = work.path().join("hello.txt");
+    std::fs::write(&src, b"from umoci\n").unwrap();
+    let ok = run(std::process::Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout))
+        && run(std::process::Command::new("umoci")
+            .args(["new", "--image"])
+            .arg(format!("{}:u1", layout.display())))
+        && run(std::process::Command::new("umoci")
+            .args(["insert", "--image"])
+            .arg(format!("{}:u1", layout.display()))
+            .arg(&src)
+            .arg("/hello.txt"));
+    if ok {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_dir_all(".", &layout).unwrap();
+        out.push(("umoci".to_string(), b.into_inner().unwrap()));
+    }
+    out
+}
+
+fn oci() {
+    for (label, bytes) in oci_layouts() {
+        put("oci_layout", &label, &bytes);
+    }
+    let whole = oci_layouts().remove(0).1;
+    put("oci_layout", "truncated", &whole[..whole.len() / 2]);
+    put(
+        "oci_layout",
+        "bad-version",
+        &raw_tar(&[
+            ("oci-layout", b'0', "", br#"{"imageLayoutVersion":"2.0.0"}"#),
+            (
+                "index.json",
+                b'0',
+                "",
+                br#"{"schemaVersion":2,"manifests":[]}"#,
+            ),
+        ]),
+    );
+}
+
+/// Layers for `layer_apply`: whiteouts, opaque markers, hardlinks and
+/// symlinks, aimed at the lower tree the target builds (a/b.txt,
+/// a/sub/c.txt, a/sub/deep/d.txt, e.txt, dir/x, abs -> /a, rel -> a/sub,
+/// up -> /) and, through absolute links, at the target's base directory.
+fn layers() {
+    let mut seeds: Vec<(&str, Vec<u8>)> = Vec::new();
+    for base in strata_fuzz::APPLY_BASES {
+        let evil_base = format!("up{base}/evil");
+        seeds.push((
+            "symlink-base",
+            raw_tar(&[("l", b'2', base, b""), ("l/evil", b'0', "", b"x")]),
+        ));
+        seeds.push((
+            "symlink-root",
+            raw_tar(&[(evil_base.as_str(), b'0', "", b"x")]),
+        ));
+    }
+    seeds.extend(vec![
+        (
+            "whiteout",
+            raw_tar(&[("a/.wh.b.txt", b'0', "", b""), ("a/.wh.sub", b'0', "", b"")]),
+        ),
+        (
+            "whiteout-readd",
+            raw_tar(&[
+                ("a/.wh.b.txt", b'0', "", b""),
+                ("a/b.txt", b'0', "", b"new"),
+            ]),
+        ),
+        (
+            "opaque",
+            raw_tar(&[
+                ("a/", b'5', "", b""),
+                ("a/.wh..wh..opq", b'0', "", b""),
+                ("a/new", b'0', "", b"n"),
+            ]),
+        ),
+        (
+            "opaque-after",
+            raw_tar(&[
+                ("a/sub/deep/n", b'0', "", b"n"),
+                ("a/.wh..wh..opq", b'0', "", b""),
+            ]),
+        ),
+        (
+            "opaque-root",
+            raw_tar(&[(".wh..wh..opq", b'0', "", b""), ("top", b'0', "", b"t")]),
+        ),
+        (
+            "aufs-meta",
+            raw_tar(&[
+                (".wh..wh.plnk/1.2", b'0', "", b"x"),
+                (".wh..wh.aufs", b'0', "", b""),
+            ]),
+        ),
+        (
+            "hardlink",
+            raw_tar(&[("h", b'1', "e.txt", b""), ("a/h2", b'1', "a/b.txt", b"")]),
+        ),
+        ("hardlink-escape", raw_tar(&[("h", b'1', "../e.txt", b"")])),
+        ("hardlink-abs", raw_tar(&[("h", b'1', "/e.txt", b"")])),
+        (
+            "symlink-into",
+            raw_tar(&[("l", b'2', "a/sub", b""), ("l/new.txt", b'0', "", b"x")]),
+        ),
+        ("symlink-up", raw_tar(&[("l", b'2', "../../etc", b"")])),
+        (
+            "symlink-abs-lower",
+            raw_tar(&[
+                ("abs/new", b'0', "", b"x"),
+                ("abs/.wh.b.txt", b'0', "", b""),
+            ]),
+        ),
+        (
+            "symlink-rel-lower",
+            raw_tar(&[
+                ("rel/.wh..wh..opq", b'0', "", b""),
+                ("rel/x", b'0', "", b"x"),
+            ]),
+        ),
+        (
+            "replace-dir",
+            raw_tar(&[("a", b'0', "", b"file now"), ("dir", b'2', "/a", b"")]),
+        ),
+        ("dotdot", raw_tar(&[("a/../../x", b'0', "", b"x")])),
+        (
+            "abs-name",
+            raw_tar(&[
+                ("/a/abs-name", b'0', "", b"x"),
+                ("./e.txt", b'0', "", b"e2"),
+            ]),
+        ),
+        (
+            "fifo-dev",
+            raw_tar(&[("f", b'6', "", b""), ("c", b'3', "", b"")]),
+        ),
+    ]);
+    for (label, data) in seeds {
+        put("layer_apply", label, &data);
+    }
+    for (name, data) in tar_entries(&fixture("chain-tagged.tar")) {
+        if name.ends_with("layer.tar") {
+            put("layer_apply", "dockerd-layer", &data);
+        }
+    }
+}
+
 fn main() {
-    references();
-    filters();
-    events();
-    archives_and_layers();
-    json();
-    model();
+    // `cargo run --example gen_seeds -- oci layers`: only those generators.
+    let generators: &[(&str, fn())] = &[
+        ("references", references),
+        ("filters", filters),
+        ("events", events),
+        ("archives_and_layers", archives_and_layers),
+        ("json", json),
+        ("model", model),
+        ("registry", registry),
+        ("engine", engine),
+        ("oci", oci),
+        ("layers", layers),
+    ];
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    for (name, generate) in generators {
+        if only.is_empty() || only.iter().any(|o| o == name) {
+            generate();
+        }
+    }
     for (name, _) in strata_fuzz::TARGETS {
         let n = std::fs::read_dir(corpus(name))
             .map(|d| d.count())

@@ -9,11 +9,19 @@
 
 #![forbid(unsafe_code)]
 
+mod apply;
 #[path = "../../tests/common/builder.rs"]
 pub mod builder;
+mod engine;
+mod layout;
 mod model;
+mod registry;
 
+pub use apply::{APPLY_BASES, layer_apply};
+pub use engine::engine_request;
+pub use layout::oci_layout;
 pub use model::store_model;
+pub use registry::registry_response;
 
 use std::cell::RefCell;
 use std::io::Cursor;
@@ -24,8 +32,11 @@ use strata::fuzzing::{
 };
 use strata::{Filters as PublicFilters, ImageService};
 
+/// A target body: the raw input bytes, a panic on a failed property.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name, for the corpus replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("reference", reference),
     ("filters", filters),
     ("envelope", envelope),
@@ -34,6 +45,10 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("image_config", image_config),
     ("go_json", go_json),
     ("store_model", store_model),
+    ("registry_response", registry_response),
+    ("engine_request", engine_request),
+    ("oci_layout", oci_layout),
+    ("layer_apply", layer_apply),
 ];
 
 thread_local! {
@@ -352,7 +367,7 @@ pub fn load_archive(data: &[u8]) {
     assert_no_symlinks(&root);
 }
 
-fn assert_no_symlinks(dir: &Path) {
+pub(crate) fn assert_no_symlinks(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("read store dir") {
         let entry = entry.expect("entry");
         let ty = entry.file_type().expect("file type");

@@ -9,17 +9,16 @@ pub fn percent_decode(s: &str, plus: bool) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
+                // Two hex digits exactly (Go's `ishex`): `from_str_radix`
+                // alone would also take a sign, as in `%+F`.
+                let (hi, lo) = (b[i + 1], b[i + 2]);
+                if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() {
+                    let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                    out.push(digit(hi) << 4 | digit(lo));
+                    i += 3;
+                    continue;
                 }
+                out.push(b'%');
             }
             b'+' if plus => out.push(b' '),
             c => out.push(c),
@@ -104,6 +103,10 @@ mod tests {
         assert!(q.has("e"));
         assert_eq!(q.get("nope"), "");
         assert_eq!(percent_decode("a+b%2", false), "a+b%2");
+        // Found by the engine_request fuzz target: a sign is not a hex digit.
+        assert_eq!(percent_decode("%+F", false), "%+F");
+        assert_eq!(percent_decode("%+41%41", false), "%+41A");
+        assert_eq!(percent_decode("%-1%fF", false), "%-1\u{fffd}");
     }
 
     #[test]
