@@ -220,6 +220,20 @@ fn edge_targets<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(out)
 }
 
+/// Every `(from, to)` edge of an edge table, in key order.
+fn all_edges<T: ReadableTable<&'static str, &'static [u8]>>(
+    t: &T,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (k, _) = item?;
+        if let Some((from, to)) = k.value().split_once('\0') {
+            out.push((from.to_string(), to.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 /// The row under `key`, decoded.
 fn get_row<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
     t: &T,
@@ -343,6 +357,25 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
                 k.value().to_string(),
                 String::from_utf8_lossy(v.value()).into_owned(),
             ));
+        }
+        Ok(out)
+    }
+
+    /// Every `(image, reference)` pair, in image order (one scan, for
+    /// listings: much cheaper than [`ReadTables::refs_of`] per image).
+    pub fn all_image_refs(&self) -> Result<Vec<(String, String)>> {
+        all_edges(&self.image_refs)
+    }
+
+    /// Every image that has children, in order, each once (one scan).
+    pub fn parents(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for item in self.children.iter()? {
+            let (k, _) = item?;
+            let parent = k.value().split('\0').next().unwrap_or_default();
+            if out.last().map(String::as_str) != Some(parent) {
+                out.push(parent.to_string());
+            }
         }
         Ok(out)
     }

@@ -165,6 +165,34 @@ impl Reference {
         })
     }
 
+    /// The familiar string of a stored canonical reference as a slice of it
+    /// (Docker's familiar form only ever drops a `docker.io/` or
+    /// `docker.io/library/` prefix), with the length of its familiar name
+    /// and whether it is a digest reference; no allocation, for listings.
+    /// `None` when [`Reference::from_stored_canonical`] would say `None`.
+    pub(crate) fn familiar_of_stored(s: &str) -> Option<(&str, usize, bool)> {
+        let (domain, rest) = s.split_once('/')?;
+        let (path, digest) = match rest.split_once('@') {
+            Some((path, _)) => (path, true),
+            None => (rest.rsplit_once(':')?.0, false),
+        };
+        if domain.is_empty() || path.is_empty() || path.contains(':') {
+            return None;
+        }
+        let familiar = if domain != DEFAULT_DOMAIN {
+            s
+        } else {
+            match path.strip_prefix(OFFICIAL_REPO_NAME) {
+                Some(p) if p.starts_with('/') && !p[1..].contains('/') => {
+                    &rest[path.len() - p.len() + 1..]
+                }
+                _ => rest,
+            }
+        };
+        let name_len = familiar.len() - (rest.len() - path.len());
+        Some((familiar, name_len, digest))
+    }
+
     /// Go's `reference.Parse`: the raw grammar, no normalisation (§2.1).
     ///
     /// Errors: `repository name must have at least one component` (empty
@@ -593,6 +621,33 @@ pub fn go_quote_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn familiar_of_stored_agrees_with_the_parser() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        for s in [
+            "docker.io/library/busybox:latest".to_string(),
+            "docker.io/library/a/b:1".to_string(),
+            "docker.io/libraryx/y:1".to_string(),
+            "docker.io/library:1".to_string(),
+            "docker.io/foo/bar:1".to_string(),
+            "localhost:5000/foo:1".to_string(),
+            "localhost:5000/library/foo:1".to_string(),
+            format!("docker.io/library/busybox@{d}"),
+            format!("example.com/x/y@{d}"),
+        ] {
+            let r = Reference::parse(&s).unwrap();
+            let (familiar, name_len, digest) = Reference::familiar_of_stored(&s).unwrap();
+            assert_eq!(familiar, r.familiar_string(), "{s}");
+            assert_eq!(&familiar[..name_len], r.familiar_name(), "{s}");
+            assert_eq!(digest, r.digest().is_some(), "{s}");
+        }
+        assert_eq!(Reference::familiar_of_stored("busybox"), None);
+        assert_eq!(
+            Reference::familiar_of_stored(&format!("docker.io/a:1@{d}")),
+            None
+        );
+    }
 
     fn hex64(c: char) -> String {
         c.to_string().repeat(64)

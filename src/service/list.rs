@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::filters::Filters;
 use crate::pathmatch::path_match;
 use crate::projection::ReadTables;
+use crate::reference::Reference;
 use std::collections::BTreeMap;
 
 pub(crate) fn images(
@@ -33,8 +34,30 @@ pub(crate) fn images(
 
     let mut out = Vec::new();
     let mut chains_of: Vec<Vec<String>> = Vec::new();
+    // Images, their references and the parents table are all keyed by
+    // image ID: walk them side by side instead of looking each image up.
+    let all_refs = t.all_image_refs()?;
+    let parents = t.parents()?;
+    let (mut next_ref, mut next_parent) = (0, 0);
     for (id, row) in t.images()? {
-        let has_children = t.has_children(&id)?;
+        while parents
+            .get(next_parent)
+            .is_some_and(|p| p.as_str() < id.as_str())
+        {
+            next_parent += 1;
+        }
+        let has_children = parents.get(next_parent) == Some(&id);
+        while all_refs
+            .get(next_ref)
+            .is_some_and(|(img, _)| img.as_str() < id.as_str())
+        {
+            next_ref += 1;
+        }
+        let first_ref = next_ref;
+        while all_refs.get(next_ref).is_some_and(|(img, _)| *img == id) {
+            next_ref += 1;
+        }
+        let refs = &all_refs[first_ref..next_ref];
         if dangling_only && has_children {
             continue;
         }
@@ -51,16 +74,34 @@ pub(crate) fn images(
         }
         let mut tags = Vec::new();
         let mut digests = Vec::new();
-        for canonical in t.refs_of(&id)? {
-            let r = parse_stored(&canonical)?;
-            let familiar = r.familiar_string();
+        for (_, canonical) in refs {
+            let parsed;
+            let (familiar, name, digest) = match Reference::familiar_of_stored(canonical) {
+                Some((familiar, name_len, digest)) => (familiar, &familiar[..name_len], digest),
+                None => {
+                    let r = parse_stored(canonical)?;
+                    parsed = (r.familiar_string(), r.familiar_name());
+                    (parsed.0.as_str(), parsed.1.as_str(), r.digest().is_some())
+                }
+            };
+            #[cfg(debug_assertions)]
+            {
+                let r = parse_stored(canonical)?;
+                debug_assert_eq!(
+                    (familiar, name, digest),
+                    (
+                        r.familiar_string().as_str(),
+                        r.familiar_name().as_str(),
+                        r.digest().is_some()
+                    ),
+                    "{canonical}"
+                );
+            }
             if !patterns.is_empty() {
                 let mut keep = false;
                 for p in &patterns {
                     let bad = |_| Error::internal("syntax error in pattern");
-                    if path_match(p, &familiar).map_err(bad)?
-                        || path_match(p, &r.familiar_name()).map_err(bad)?
-                    {
+                    if path_match(p, familiar).map_err(bad)? || path_match(p, name).map_err(bad)? {
                         keep = true;
                         break;
                     }
@@ -69,10 +110,10 @@ pub(crate) fn images(
                     continue;
                 }
             }
-            if r.digest().is_some() {
-                digests.push(familiar);
+            if digest {
+                digests.push(familiar.to_string());
             } else {
-                tags.push(familiar);
+                tags.push(familiar.to_string());
             }
         }
         if tags.is_empty() && digests.is_empty() {
@@ -87,28 +128,28 @@ pub(crate) fn images(
         } else if dangling_only && !tags.is_empty() {
             continue;
         }
-        let mut summary = ImageSummary {
-            containers: -1,
-            created: (row.created_unix_nanos.div_euclid(1_000_000_000)) as i64,
-            id: id.clone(),
-            labels: row.labels.clone(),
-            parent_id: row.parent.clone().unwrap_or_default(),
-            repo_digests: (!digests.is_empty()).then_some(digests),
-            repo_tags: (!tags.is_empty()).then_some(tags),
-            shared_size: -1,
-            size: row.size as i64,
-            virtual_size: row.size as i64,
-        };
+        let mut containers_count = -1;
         if extra {
             let mut n = t.containers_of(&id)?.len();
             if let Some(ext) = containers {
                 n += ext.containers_using(&id).len();
             }
-            summary.containers = n as i64;
+            containers_count = n as i64;
             let diff_ids = image_diff_ids(t, &id)?;
             chains_of.push(chain_ids(&diff_ids));
         }
-        out.push(summary);
+        out.push(ImageSummary {
+            containers: containers_count,
+            created: (row.created_unix_nanos.div_euclid(1_000_000_000)) as i64,
+            id,
+            labels: row.labels,
+            parent_id: row.parent.unwrap_or_default(),
+            repo_digests: (!digests.is_empty()).then_some(digests),
+            repo_tags: (!tags.is_empty()).then_some(tags),
+            shared_size: -1,
+            size: row.size as i64,
+            virtual_size: row.size as i64,
+        });
     }
     if extra {
         let mut usage: BTreeMap<&str, u32> = BTreeMap::new();
@@ -130,7 +171,10 @@ pub(crate) fn images(
             summary.shared_size = shared as i64;
         }
     }
-    out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    // Newest first, then by ID: the rows came in ID order, so a stable sort
+    // on the time alone gives that without comparing IDs.
+    debug_assert!(out.windows(2).all(|w| w[0].id < w[1].id));
+    out.sort_by_key(|s| std::cmp::Reverse(s.created));
     Ok(out)
 }
 
