@@ -52,7 +52,7 @@ pub struct Store {
     db: Db,
     content: ContentStore,
     poisoned: AtomicBool,
-    events: tokio::sync::broadcast::Sender<Envelope>,
+    events: tokio::sync::broadcast::Sender<std::sync::Arc<[Envelope]>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -210,8 +210,9 @@ impl Store {
         &self.content
     }
 
-    /// Subscribe to events as they commit.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Envelope> {
+    /// Subscribe to events as they commit: one message per write, holding
+    /// its events in order.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<[Envelope]>> {
         self.events.subscribe()
     }
 
@@ -264,8 +265,8 @@ impl Store {
             return Err(Error::from(e));
         }
         crate::crash::point("after-commit");
-        for env in appended {
-            let _ = self.events.send(env);
+        if !appended.is_empty() {
+            let _ = self.events.send(appended.into());
         }
         Ok(result)
     }

@@ -24,7 +24,6 @@ use crate::config::GoTime;
 use crate::reference::Reference;
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::Response;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use rustix::fd::{AsFd, OwnedFd};
@@ -476,13 +475,7 @@ pub async fn commit(ctx: Ctx) -> ApiResult<Response<Body>> {
     let image_ref = commit_reference(&repo, &tag)?;
     // The body (a container config) is accepted and ignored: the library's
     // commit has no config override; the docker CLI sends none.
-    let body = ctx
-        .req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .to_bytes();
+    let body = super::router::small_body(ctx.req, 400).await?;
     let trimmed = String::from_utf8_lossy(&body);
     if !trimmed.trim().is_empty() && trimmed.trim() != "null" {
         serde_json::from_slice::<serde_json::Value>(&body)

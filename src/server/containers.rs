@@ -6,7 +6,6 @@ use super::router::{Ctx, json_response};
 use super::{Body, full};
 use crate::config::GoTime;
 use crate::service::ImageService;
-use http_body_util::BodyExt;
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -196,13 +195,7 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         .unwrap_or("")
         .to_string();
     let svc = ctx.svc.clone();
-    let body = ctx
-        .req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .to_bytes();
+    let body = super::router::small_body(ctx.req, 400).await?;
     let mime = ctype.split(';').next().unwrap_or("").trim();
     if !body.is_empty() && mime != "application/json" {
         return Err(ApiError::bad_request(format!(

@@ -169,8 +169,10 @@ impl Mapper {
         a
     }
 
-    /// The Docker events `env` stands for.
-    pub fn map(&mut self, env: &Envelope) -> Vec<EventMessage> {
+    /// The Docker events `env` stands for; `next` is the event after it in
+    /// the log, if known (a container's `create` names the image as its
+    /// config gave it, which the write records right after the container).
+    pub fn map(&mut self, env: &Envelope, next: Option<&Envelope>) -> Vec<EventMessage> {
         let t = env.time_unix_nanos;
         match &env.body {
             EventBody::ImageCreated { config, source, .. } => {
@@ -214,9 +216,16 @@ impl Mapper {
                 )]
             }
             EventBody::ContainerCreated { id, name, image } => {
+                let given = match next.map(|n| &n.body) {
+                    Some(EventBody::ContainerConfigured { id: cid, config }) if cid == id => {
+                        config_image(config)
+                    }
+                    _ => None,
+                };
+                let image = given.unwrap_or_else(|| image.clone());
                 self.containers
                     .insert(id.clone(), (name.clone(), image.clone()));
-                vec![container_event("create", id, name, image, t)]
+                vec![container_event("create", id, name, &image, t)]
             }
             EventBody::ContainerRemoved { id } => match self.containers.remove(id) {
                 Some((name, image)) => vec![container_event("destroy", id, &name, &image, t)],
@@ -225,6 +234,19 @@ impl Mapper {
             _ => Vec::new(),
         }
     }
+}
+
+/// The `Image` of a stored container config (`Config.Image`, as the client gave it).
+fn config_image(config: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Image {
+        #[serde(rename = "Image")]
+        image: String,
+    }
+    serde_json::from_slice::<Image>(config)
+        .ok()
+        .map(|c| c.image)
+        .filter(|i| !i.is_empty())
 }
 
 fn container_event(action: &str, id: &str, name: &str, image: &str, t: i64) -> EventMessage {
@@ -274,7 +296,7 @@ pub struct Hub {
 impl Hub {
     /// Start the hub's pump for `store`; it stops when `stop` turns true.
     pub fn start(
-        store_events: broadcast::Receiver<Envelope>,
+        store_events: broadcast::Receiver<Arc<[Envelope]>>,
         mapper: Mapper,
         head: u64,
         mut stop: watch::Receiver<bool>,
@@ -300,12 +322,14 @@ impl Hub {
                 tokio::select! {
                     biased;
                     r = store_events.recv() => match r {
-                        Ok(env) => {
-                            let msgs = mapper.map(&env);
-                            let mut st = me.state.lock().unwrap();
-                            st.last_seq = st.last_seq.max(env.seq);
-                            for msg in msgs {
-                                let _ = st.tx.send(Arc::new(HubMsg { pos: Pos::Log(env.seq), msg }));
+                        Ok(batch) => {
+                            for (i, env) in batch.iter().enumerate() {
+                                let msgs = mapper.map(env, batch.get(i + 1));
+                                let mut st = me.state.lock().unwrap();
+                                st.last_seq = st.last_seq.max(env.seq);
+                                for msg in msgs {
+                                    let _ = st.tx.send(Arc::new(HubMsg { pos: Pos::Log(env.seq), msg }));
+                                }
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
@@ -494,8 +518,13 @@ pub fn serve_events(
                 let mut from = 1u64;
                 while from <= head {
                     let to = (from + 999).min(head);
-                    for env in svc2.store().events(from, to)? {
-                        for ev in mapper.map(&env) {
+                    let mut chunk = svc2.store().events(from, to)?;
+                    if to < head {
+                        // One more, to see what follows the chunk's last event.
+                        chunk.extend(svc2.store().events(to + 1, to + 1)?);
+                    }
+                    for (i, env) in chunk.iter().enumerate().filter(|(_, e)| e.seq <= to) {
+                        for ev in mapper.map(env, chunk.get(i + 1)) {
                             push(&ev, &mut out);
                         }
                         while let Some((_, _, ev)) = ring.next_if(|(a, _, _)| *a <= env.seq) {

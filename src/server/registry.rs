@@ -453,14 +453,7 @@ pub async fn push(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
         registry_auth(ctx.req.headers())
     } else {
         // The old API: the auth config is the request body.
-        use http_body_util::BodyExt;
-        let body = ctx
-            .req
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ApiError::new(500, e.to_string()))?
-            .to_bytes();
+        let body = super::router::small_body(ctx.req, 500).await?;
         let a: Auth = serde_json::from_slice(&body).map_err(|e| {
             let why = if body.iter().all(u8::is_ascii_whitespace) {
                 "EOF".to_string()
@@ -535,14 +528,7 @@ struct AuthOk {
 
 /// `POST /auth`: log in to the registry the body's `serveraddress` names.
 pub async fn auth(ctx: Ctx) -> ApiResult<Response<Body>> {
-    use http_body_util::BodyExt;
-    let body = ctx
-        .req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ApiError::new(500, e.to_string()))?
-        .to_bytes();
+    let body = super::router::small_body(ctx.req, 500).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(500, "EOF"));
     }

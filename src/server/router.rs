@@ -171,6 +171,27 @@ fn server_headers(resp: &mut Response<Body>, experimental: bool) {
 }
 
 /// What a handler gets.
+/// The largest JSON request body read into memory (container configs, auth,
+/// commit options). dockerd sets no bound; a real body is a few KiB.
+pub const MAX_JSON_BODY: usize = 16 << 20;
+
+/// Read a JSON request body of at most [`MAX_JSON_BODY`] bytes: a larger one
+/// is refused with 413 before it is all read; a transport error is `status`.
+pub async fn small_body(req: Request<Incoming>, status: u16) -> ApiResult<bytes::Bytes> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(req.into_body(), MAX_JSON_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            413,
+            format!("request body is larger than {MAX_JSON_BODY} bytes"),
+        )),
+        Err(e) => Err(ApiError::new(status, e.to_string())),
+    }
+}
+
 pub struct Ctx {
     /// Shared server state.
     pub state: Arc<State>,
