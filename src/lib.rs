@@ -50,6 +50,7 @@ pub mod fsck;
 pub mod gc;
 mod gojson;
 mod gotime;
+mod kv;
 mod layer;
 mod lease;
 mod log;

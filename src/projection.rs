@@ -31,7 +31,8 @@ use crate::config::ImageConfig;
 use crate::digest::{chain_id, chain_ids, sha256_digest};
 use crate::error::{Error, Result};
 use crate::event::{Envelope, EventBody, ImageSource};
-use redb::{ReadableTable, TableDefinition};
+use crate::kv::{Kv, KvMut, MemTable};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -183,6 +184,58 @@ impl<'txn> WriteTables<'txn> {
     }
 }
 
+/// Tables held in memory: what a replay of the whole log folds into.
+pub type MemTables = Tables<MemTable>;
+
+impl MemTables {
+    /// Empty tables.
+    pub fn new() -> MemTables {
+        Tables {
+            images: MemTable::default(),
+            configs: MemTable::default(),
+            refs: MemTable::default(),
+            image_refs: MemTable::default(),
+            children: MemTable::default(),
+            layers: MemTable::default(),
+            containers: MemTable::default(),
+            image_containers: MemTable::default(),
+            container_configs: MemTable::default(),
+            dist_metadata: MemTable::default(),
+            dist_by_digest: MemTable::default(),
+        }
+    }
+
+    /// Write every row into `out` (empty tables of a write transaction), in
+    /// key order.
+    pub(crate) fn write_into(&self, out: &mut WriteTables<'_>) -> Result<()> {
+        let pairs = [
+            (&self.images, &mut out.images),
+            (&self.configs, &mut out.configs),
+            (&self.refs, &mut out.refs),
+            (&self.image_refs, &mut out.image_refs),
+            (&self.children, &mut out.children),
+            (&self.layers, &mut out.layers),
+            (&self.containers, &mut out.containers),
+            (&self.image_containers, &mut out.image_containers),
+            (&self.container_configs, &mut out.container_configs),
+            (&self.dist_metadata, &mut out.dist_metadata),
+            (&self.dist_by_digest, &mut out.dist_by_digest),
+        ];
+        for (from, to) in pairs {
+            for (k, v) in from.rows() {
+                to.put(k, v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for MemTables {
+    fn default() -> Self {
+        MemTables::new()
+    }
+}
+
 impl ReadTables {
     /// Open every table in a read transaction. The store creates them at
     /// open, so a missing table is corruption.
@@ -204,77 +257,67 @@ impl ReadTables {
 }
 
 /// Keys `"<prefix>\0<x>"` of an edge table, returning the `<x>` parts in order.
-fn edge_targets<T: ReadableTable<&'static str, &'static [u8]>>(
-    t: &T,
-    from: &str,
-) -> Result<Vec<String>> {
+fn edge_targets<T: Kv>(t: &T, from: &str) -> Result<Vec<String>> {
     let start = format!("{from}\0");
     let mut out = Vec::new();
-    for item in t.range(start.as_str()..)? {
-        let (k, _) = item?;
-        match k.value().strip_prefix(start.as_str()) {
-            Some(rest) => out.push(rest.to_string()),
-            None => break,
-        }
-    }
+    t.scan_from(&start, |k, _| {
+        Ok(match k.strip_prefix(start.as_str()) {
+            Some(rest) => {
+                out.push(rest.to_string());
+                true
+            }
+            None => false,
+        })
+    })?;
     Ok(out)
 }
 
 /// Every `(from, to)` edge of an edge table, in key order.
-fn all_edges<T: ReadableTable<&'static str, &'static [u8]>>(
-    t: &T,
-) -> Result<Vec<(String, String)>> {
+fn all_edges<T: Kv>(t: &T) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for item in t.iter()? {
-        let (k, _) = item?;
-        if let Some((from, to)) = k.value().split_once('\0') {
+    t.scan_from("", |k, _| {
+        if let Some((from, to)) = k.split_once('\0') {
             out.push((from.to_string(), to.to_string()));
         }
-    }
+        Ok(true)
+    })?;
     Ok(out)
 }
 
 /// The row under `key`, decoded.
-fn get_row<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
+fn get_row<R: serde::de::DeserializeOwned, T: Kv>(
     t: &T,
     table: &str,
     key: &str,
 ) -> Result<Option<R>> {
-    match t.get(key)? {
-        Some(v) => Ok(Some(decode(table, key, v.value())?)),
-        None => Ok(None),
-    }
+    t.get_with(key, |v| decode(table, key, v))?.transpose()
 }
 
 /// Every row, decoded, in key order; an undecodable row is an error.
-fn all_rows<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
-    t: &T,
-    table: &str,
-) -> Result<Vec<(String, R)>> {
+fn all_rows<R: serde::de::DeserializeOwned, T: Kv>(t: &T, table: &str) -> Result<Vec<(String, R)>> {
     let mut out = Vec::new();
-    for item in t.iter()? {
-        let (k, v) = item?;
-        out.push((k.value().to_string(), decode(table, k.value(), v.value())?));
-    }
+    t.scan_from("", |k, v| {
+        out.push((k.to_string(), decode(table, k, v)?));
+        Ok(true)
+    })?;
     Ok(out)
 }
 
 /// Keys of the rows that do not decode as `R`.
-fn undecodable<R: serde::de::DeserializeOwned, T: ReadableTable<&'static str, &'static [u8]>>(
+fn undecodable<R: serde::de::DeserializeOwned, T: Kv>(
     t: &T,
     table: &'static str,
     out: &mut Vec<(&'static str, String)>,
 ) -> Result<()> {
-    for item in t.iter()? {
-        let (k, v) = item?;
-        if decode::<R>(table, k.value(), v.value()).is_err() {
-            out.push((table, k.value().to_string()));
+    t.scan_from("", |k, v| {
+        if decode::<R>(table, k, v).is_err() {
+            out.push((table, k.to_string()));
         }
-    }
-    Ok(())
+        Ok(true)
+    })
 }
 
-impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
+impl<T: Kv> Tables<T> {
     /// The summary row of image `id`.
     pub fn image(&self, id: &str) -> Result<Option<ImageRow>> {
         get_row(&self.images, "images", id)
@@ -282,12 +325,12 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 
     /// Whether image `id` exists.
     pub fn has_image(&self, id: &str) -> Result<bool> {
-        Ok(self.images.get(id)?.is_some())
+        Ok(self.images.get_with(id, |_| ())?.is_some())
     }
 
     /// The verbatim config bytes of image `id`.
     pub fn config(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.configs.get(id)?.map(|v| v.value().to_vec()))
+        self.configs.get_with(id, <[u8]>::to_vec)
     }
 
     /// Every image, in ID order. An undecodable row is skipped (and logged)
@@ -295,13 +338,13 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     /// `strata fsck` reports it and can rebuild the tables from the log.
     pub fn images(&self) -> Result<Vec<(String, ImageRow)>> {
         let mut out = Vec::new();
-        for item in self.images.iter()? {
-            let (k, v) = item?;
-            match decode("images", k.value(), v.value()) {
-                Ok(row) => out.push((k.value().to_string(), row)),
+        self.images.scan_from("", |k, v| {
+            match decode("images", k, v) {
+                Ok(row) => out.push((k.to_string(), row)),
                 Err(e) => tracing::warn!("skipping a damaged row: {e}"),
             }
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -316,28 +359,26 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 
     /// Number of images.
     pub fn image_count(&self) -> Result<u64> {
-        Ok(self.images.len()?)
+        self.images.count()
     }
 
     /// IDs whose text starts with `prefix` (e.g. `sha256:1b5b`), at most `limit`.
     pub fn image_ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for item in self.images.range(prefix..)? {
-            let (k, _) = item?;
-            if !k.value().starts_with(prefix) || out.len() >= limit {
-                break;
+        self.images.scan_from(prefix, |k, _| {
+            if !k.starts_with(prefix) || out.len() >= limit {
+                return Ok(false);
             }
-            out.push(k.value().to_string());
-        }
+            out.push(k.to_string());
+            Ok(true)
+        })?;
         Ok(out)
     }
 
     /// The image a canonical reference string points at.
     pub fn resolve(&self, canonical: &str) -> Result<Option<String>> {
-        Ok(self
-            .refs
-            .get(canonical)?
-            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+        self.refs
+            .get_with(canonical, |v| String::from_utf8_lossy(v).into_owned())
     }
 
     /// Canonical references of image `id`, in Docker's reference-store order.
@@ -348,16 +389,13 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     /// All references whose canonical string starts with `prefix`, with their images.
     pub fn refs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
-        for item in self.refs.range(prefix..)? {
-            let (k, v) = item?;
-            if !k.value().starts_with(prefix) {
-                break;
+        self.refs.scan_from(prefix, |k, v| {
+            if !k.starts_with(prefix) {
+                return Ok(false);
             }
-            out.push((
-                k.value().to_string(),
-                String::from_utf8_lossy(v.value()).into_owned(),
-            ));
-        }
+            out.push((k.to_string(), String::from_utf8_lossy(v).into_owned()));
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -370,13 +408,13 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     /// Every image that has children, in order, each once (one scan).
     pub fn parents(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
-        for item in self.children.iter()? {
-            let (k, _) = item?;
-            let parent = k.value().split('\0').next().unwrap_or_default();
+        self.children.scan_from("", |k, _| {
+            let parent = k.split('\0').next().unwrap_or_default();
             if out.last().map(String::as_str) != Some(parent) {
                 out.push(parent.to_string());
             }
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -388,10 +426,12 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
     /// Whether image `id` has children.
     pub fn has_children(&self, id: &str) -> Result<bool> {
         let start = format!("{id}\0");
-        Ok(match self.children.range(start.as_str()..)?.next() {
-            Some(item) => item?.0.value().starts_with(start.as_str()),
-            None => false,
-        })
+        let mut found = false;
+        self.children.scan_from(&start, |k, _| {
+            found = k.starts_with(start.as_str());
+            Ok(false)
+        })?;
+        Ok(found)
     }
 
     /// A layer by ChainID.
@@ -416,7 +456,7 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 
     /// The recorded config of container `id` (container-config JSON).
     pub fn container_config(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.container_configs.get(id)?.map(|v| v.value().to_vec()))
+        self.container_configs.get_with(id, <[u8]>::to_vec)
     }
 
     /// Registry blobs known for layer `diff_id`: `(digest, repository)`, oldest first.
@@ -426,10 +466,8 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 
     /// The DiffID of registry blob `digest`, if known.
     pub fn dist_diff_id(&self, digest: &str) -> Result<Option<String>> {
-        Ok(self
-            .dist_by_digest
-            .get(digest)?
-            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+        self.dist_by_digest
+            .get_with(digest, |v| String::from_utf8_lossy(v).into_owned())
     }
 
     /// IDs of the containers created from image `id`.
@@ -455,10 +493,10 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
         let mut out = Vec::new();
         for (def, t) in ALL.iter().zip(tables) {
             let mut rows = Vec::new();
-            for item in t.iter()? {
-                let (k, v) = item?;
-                rows.push((k.value().to_string(), v.value().to_vec()));
-            }
+            t.scan_from("", |k, v| {
+                rows.push((k.to_string(), v.to_vec()));
+                Ok(true)
+            })?;
             out.push((redb::TableHandle::name(def), rows));
         }
         Ok(out)
@@ -469,7 +507,7 @@ impl<T: ReadableTable<&'static str, &'static [u8]>> Tables<T> {
 /// live writes and replay both come here. An event that does not fit the
 /// current tables (a log that was tampered with, or a bug) is a
 /// [`crate::ErrorKind::Corrupt`] error, and the surrounding transaction aborts.
-pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
+pub fn apply<T: KvMut>(t: &mut Tables<T>, env: &Envelope) -> Result<()> {
     let bad = |what: String| Error::corrupt(format!("event {} does not apply: {what}", env.seq));
     match &env.body {
         EventBody::LayerRegistered {
@@ -506,7 +544,7 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
             if row.refcount != 0 {
                 return Err(bad(format!("layer {chain_id} is still referenced")));
             }
-            t.layers.remove(chain_id.as_str())?;
+            t.layers.del(chain_id.as_str())?;
             if let Some(p) = &row.parent {
                 unref_layer(t, p).map_err(|e| bad(e.to_string()))?;
             }
@@ -540,7 +578,7 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 if !t.has_image(p)? {
                     return Err(bad(format!("no parent image {p}")));
                 }
-                t.children.insert(edge(p, &id).as_str(), &[][..])?;
+                t.children.put(edge(p, &id).as_str(), &[])?;
             }
             let labels = cfg
                 .config
@@ -558,7 +596,7 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 source: source.clone(),
             };
             put(&mut t.images, &id, &row)?;
-            t.configs.insert(id.as_str(), config.as_slice())?;
+            t.configs.put(id.as_str(), config.as_slice())?;
         }
         EventBody::ImageDeleted { id } => {
             let row = t.image(id)?.ok_or_else(|| bad(format!("no image {id}")))?;
@@ -568,10 +606,10 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
             if t.has_children(id)? {
                 return Err(bad(format!("image {id} still has children")));
             }
-            t.images.remove(id.as_str())?;
-            t.configs.remove(id.as_str())?;
+            t.images.del(id.as_str())?;
+            t.configs.del(id.as_str())?;
             if let Some(p) = &row.parent {
-                t.children.remove(edge(p, id).as_str())?;
+                t.children.del(edge(p, id).as_str())?;
             }
             if let Some(top) = &row.top_layer {
                 unref_layer(t, top).map_err(|e| bad(e.to_string()))?;
@@ -586,11 +624,10 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 .image(image)?
                 .ok_or_else(|| bad(format!("no image {image}")))?;
             if let Some(old) = t.resolve(reference)? {
-                t.image_refs.remove(edge(&old, reference).as_str())?;
+                t.image_refs.del(edge(&old, reference).as_str())?;
             }
-            t.refs.insert(reference.as_str(), image.as_bytes())?;
-            t.image_refs
-                .insert(edge(image, reference).as_str(), &[][..])?;
+            t.refs.put(reference.as_str(), image.as_bytes())?;
+            t.image_refs.put(edge(image, reference).as_str(), &[][..])?;
             if *tag_time {
                 row.last_tag_time_unix_nanos = Some(env.time_unix_nanos);
                 put(&mut t.images, image, &row)?;
@@ -602,8 +639,8 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                     "reference {reference} does not point at {image}"
                 )));
             }
-            t.refs.remove(reference.as_str())?;
-            t.image_refs.remove(edge(image, reference).as_str())?;
+            t.refs.del(reference.as_str())?;
+            t.image_refs.del(edge(image, reference).as_str())?;
         }
         EventBody::ContainerCreated { id, name, image } => {
             if t.container(id)?.is_some() {
@@ -626,8 +663,7 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 created_unix_nanos: env.time_unix_nanos,
             };
             put(&mut t.containers, id, &row)?;
-            t.image_containers
-                .insert(edge(image, id).as_str(), &[][..])?;
+            t.image_containers.put(edge(image, id).as_str(), &[][..])?;
         }
         EventBody::ImageParentSet { id, parent } => {
             let mut row = t.image(id)?.ok_or_else(|| bad(format!("no image {id}")))?;
@@ -635,9 +671,9 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 return Err(bad(format!("no parent image {parent}")));
             }
             if let Some(old) = &row.parent {
-                t.children.remove(edge(old, id).as_str())?;
+                t.children.del(edge(old, id).as_str())?;
             }
-            t.children.insert(edge(parent, id).as_str(), &[][..])?;
+            t.children.put(edge(parent, id).as_str(), &[][..])?;
             row.parent = Some(parent.clone());
             put(&mut t.images, id, &row)?;
         }
@@ -666,8 +702,7 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
                 list.drain(..extra);
             }
             put(&mut t.dist_metadata, diff_id, &list)?;
-            t.dist_by_digest
-                .insert(digest.as_str(), diff_id.as_bytes())?;
+            t.dist_by_digest.put(digest.as_str(), diff_id.as_bytes())?;
         }
         EventBody::DistributionMetadataRemoved {
             diff_id,
@@ -677,7 +712,7 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
             let mut list = t.dist_metadata(diff_id)?;
             list.retain(|(d, r)| !(d == digest && r == repository));
             if list.is_empty() {
-                t.dist_metadata.remove(diff_id.as_str())?;
+                t.dist_metadata.del(diff_id.as_str())?;
             } else {
                 put(&mut t.dist_metadata, diff_id, &list)?;
             }
@@ -686,15 +721,15 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
             if t.container(id)?.is_none() {
                 return Err(bad(format!("no container {id}")));
             }
-            t.container_configs.insert(id.as_str(), config.as_slice())?;
+            t.container_configs.put(id.as_str(), config.as_slice())?;
         }
         EventBody::ContainerRemoved { id } => {
             let row = t
                 .container(id)?
                 .ok_or_else(|| bad(format!("no container {id}")))?;
-            t.containers.remove(id.as_str())?;
-            t.container_configs.remove(id.as_str())?;
-            t.image_containers.remove(edge(&row.image, id).as_str())?;
+            t.containers.del(id.as_str())?;
+            t.container_configs.del(id.as_str())?;
+            t.image_containers.del(edge(&row.image, id).as_str())?;
             if let Some(top) = &row.top_layer {
                 unref_layer(t, top).map_err(|e| bad(e.to_string()))?;
             }
@@ -703,16 +738,11 @@ pub fn apply(t: &mut WriteTables<'_>, env: &Envelope) -> Result<()> {
     Ok(())
 }
 
-fn put<T: Serialize>(
-    table: &mut redb::Table<'_, &'static str, &'static [u8]>,
-    key: &str,
-    row: &T,
-) -> Result<()> {
-    table.insert(key, encode(row)?.as_slice())?;
-    Ok(())
+fn put<R: Serialize>(table: &mut impl KvMut, key: &str, row: &R) -> Result<()> {
+    table.put(key, &encode(row)?)
 }
 
-fn unref_layer(t: &mut WriteTables<'_>, chain: &str) -> Result<()> {
+fn unref_layer<T: KvMut>(t: &mut Tables<T>, chain: &str) -> Result<()> {
     let mut row = t
         .layer(chain)?
         .ok_or_else(|| Error::corrupt(format!("no layer {chain}")))?;

@@ -14,7 +14,7 @@ use crate::content::ContentStore;
 use crate::error::{Error, Result};
 use crate::event::{Actor, Envelope, EventBody, FORMAT_VERSION};
 use crate::log::{self, ChainBreak, LogHead};
-use crate::projection::{self, Dump, ReadTables, WriteTables};
+use crate::projection::{self, Dump, MemTables, ReadTables, WriteTables};
 use redb::{ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -327,19 +327,13 @@ impl Store {
     /// repair for tables that are damaged or differ from a replay.
     pub fn rebuild_tables(&self) -> Result<u64> {
         let txn = self.rw()?.begin_write()?;
-        let mut n = 0;
-        {
+        let n = {
             WriteTables::drop_all(&txn)?;
             let mut tables = WriteTables::open_write(&txn)?;
             let events = txn.open_table(log::EVENTS)?;
-            for item in events.iter()? {
-                let (k, v) = item?;
-                let env = Envelope::decode(v.value())
-                    .map_err(|e| e.context(format!("event {}", k.value())))?;
-                projection::apply(&mut tables, &env)?;
-                n += 1;
-            }
-        }
+            replay_in_memory(&events, u64::MAX)?.write_into(&mut tables)?;
+            redb::ReadableTableMetadata::len(&events)?
+        };
         txn.commit()
             .inspect_err(|_| self.poisoned.store(true, Ordering::SeqCst))?;
         Ok(n)
@@ -364,19 +358,21 @@ impl Store {
             let mut events = txn.open_table(log::EVENTS)?;
             let mut meta = txn.open_table(log::META)?;
             let mut head = LogHead::EMPTY;
+            let mut folded = MemTables::new();
             for item in src_events.range(1..=to)? {
                 let (k, v) = item?;
                 let env = Envelope::decode(v.value())
                     .map_err(|e| e.context(format!("event {}", k.value())))?;
                 events.insert(k.value(), v.value())?;
-                projection::apply(&mut tables, &env)?;
+                projection::apply(&mut folded, &env)?;
                 head = LogHead {
                     next_seq: env.seq + 1,
                     last_hash: Envelope::hash_bytes(v.value()),
                 };
             }
             log::write_head(&mut meta, &head)?;
-            for (_, layer) in tables.layers()? {
+            folded.write_into(&mut tables)?;
+            for (_, layer) in folded.layers()? {
                 self.content.link_into(&target.content, &layer.diff_id)?;
             }
         }
@@ -414,21 +410,22 @@ impl Store {
 
 /// Replay events `1..=to` into an in-memory database and dump its tables.
 fn replay_dump<T: ReadableTable<u64, &'static [u8]>>(events: &T, to: u64) -> Result<Dump> {
-    let db = redb::Builder::new()
-        .create_with_backend(redb::backends::InMemoryBackend::new())
-        .map_err(Error::from)?;
-    let txn = db.begin_write()?;
-    let dump = {
-        let mut tables = WriteTables::open_write(&txn)?;
-        for item in events.range(1..=to)? {
-            let (k, v) = item?;
-            let env = Envelope::decode(v.value())
-                .map_err(|e| e.context(format!("event {}", k.value())))?;
-            projection::apply(&mut tables, &env)?;
-        }
-        tables.dump()?
-    };
-    Ok(dump)
+    replay_in_memory(events, to)?.dump()
+}
+
+/// Fold events `1..=to` of `events` into fresh in-memory tables.
+fn replay_in_memory<T: ReadableTable<u64, &'static [u8]>>(
+    events: &T,
+    to: u64,
+) -> Result<MemTables> {
+    let mut tables = MemTables::new();
+    for item in events.range(1..=to)? {
+        let (k, v) = item?;
+        let env =
+            Envelope::decode(v.value()).map_err(|e| e.context(format!("event {}", k.value())))?;
+        projection::apply(&mut tables, &env)?;
+    }
+    Ok(tables)
 }
 
 fn first_difference(live: &Dump, replayed: &Dump) -> Option<String> {
