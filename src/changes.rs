@@ -485,8 +485,11 @@ fn parse_health_config(rest: &str) -> std::result::Result<(Vec<String>, bool), S
     if sep == 0 {
         return Ok((vec![], false));
     }
-    let (more, json) = parse_maybe_json(&rest[next..])?;
-    let mut args = vec![rest[..sep].to_string()];
+    // Go looks at single bytes as runes, so a byte of a multi-byte character
+    // (0x85, 0xA0) counts as a space and the split may fall inside the
+    // character; the halves are then not UTF-8 (found by fuzzing).
+    let (more, json) = parse_maybe_json(&String::from_utf8_lossy(&b[next..]))?;
+    let mut args = vec![String::from_utf8_lossy(&b[..sep]).into_owned()];
     args.extend(more);
     Ok((args, json))
 }
@@ -1393,6 +1396,14 @@ fn parse_port_spec(raw: &str) -> std::result::Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_config_split_inside_a_character_does_not_panic() {
+        // 'Ϡ' is CF A0, and Go takes the byte A0 alone as a space.
+        let (args, json) = parse_health_config("\u{3e0}x CMD").unwrap();
+        assert_eq!(args, ["\u{fffd}", "x CMD"]);
+        assert!(!json);
+    }
 
     #[test]
     fn durations() {
