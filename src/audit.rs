@@ -58,6 +58,12 @@ fn subjects(body: &EventBody) -> (Option<String>, Option<String>) {
         | EventBody::DistributionMetadataRemoved {
             digest, repository, ..
         } => (None, Some(format!("{repository}@{digest}"))),
+        EventBody::ImagePushed {
+            image,
+            digest,
+            repository,
+            ..
+        } => (Some(image.clone()), Some(format!("{repository}@{digest}"))),
         EventBody::BlobsCollected { blobs, bytes } => {
             (None, Some(format!("{} blobs, {bytes} bytes", blobs.len())))
         }

@@ -184,6 +184,21 @@ pub enum EventBody {
         #[serde(with = "config_bytes")]
         config: Vec<u8>,
     },
+    /// A tag of `image` was pushed to a registry: the registry now holds the
+    /// manifest `digest` for `reference` (Docker's `push` image event). The
+    /// tables do not change: the local `repository@digest` reference (the
+    /// image's new RepoDigest) and the blobs learnt are recorded by the
+    /// `ReferenceAdded` / `DistributionMetadataAdded` events of the same write.
+    ImagePushed {
+        /// Canonical reference pushed, e.g. `127.0.0.1:5000/test:1`.
+        reference: String,
+        /// Image ID.
+        image: String,
+        /// The manifest digest the registry stored.
+        digest: String,
+        /// Full repository name, e.g. `127.0.0.1:5000/test`.
+        repository: String,
+    },
 }
 
 impl EventBody {
@@ -203,6 +218,7 @@ impl EventBody {
             EventBody::ContainerConfigured { .. } => "container-configured",
             EventBody::DistributionMetadataAdded { .. } => "distribution-metadata-added",
             EventBody::DistributionMetadataRemoved { .. } => "distribution-metadata-removed",
+            EventBody::ImagePushed { .. } => "image-pushed",
         }
     }
 }

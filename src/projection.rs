@@ -717,6 +717,10 @@ pub fn apply<T: KvMut>(t: &mut Tables<T>, env: &Envelope) -> Result<()> {
                 put(&mut t.dist_metadata, diff_id, &list)?;
             }
         }
+        EventBody::ImagePushed { .. } => {
+            // A record of a push: the reference and metadata it implies are
+            // events of their own (see the variant's docs).
+        }
         EventBody::ContainerConfigured { id, config } => {
             if t.container(id)?.is_none() {
                 return Err(bad(format!("no container {id}")));

@@ -13,11 +13,13 @@
 //! What is preserved: file types (regular, directory, symlink, hardlink,
 //! char/block devices, fifos), permission bits including setuid/setgid/
 //! sticky, ownership (only when running as root; otherwise skipped),
-//! mtimes with nanoseconds, and xattrs of regular files and directories
-//! (`SCHILY.xattr.*` records on apply; all xattrs on copy; ENOTSUP/EPERM
-//! ignored as Docker does). Not supported: AUFS hardlink targets under
-//! `.wh..wh.plnk/` (such hardlinks fail as dangling), xattrs on symlinks and
-//! device nodes.
+//! mtimes with nanoseconds, and xattrs (`SCHILY.xattr.*` records on apply,
+//! on regular files, directories, symlinks, device nodes and fifos — the
+//! last three with `lsetxattr` as Docker does; all xattrs of regular files
+//! and directories on copy). ENOTSUP/EPERM are ignored with a warning as
+//! Docker does: Linux refuses `user.*` xattrs on symlinks and device nodes,
+//! and `trusted.*` needs CAP_SYS_ADMIN. Not supported: AUFS hardlink
+//! targets under `.wh..wh.plnk/` (such hardlinks fail as dangling).
 //!
 //! The cache is derived state: a directory `<root>/layers/<chain hex>/` is
 //! the full filesystem of that chain (vfs semantics: no sharing between
@@ -463,12 +465,48 @@ pub fn apply_layer(dir: &Path, reader: impl Read, opts: &ApplyOptions) -> Result
                 Mode::empty(),
             )
             .map_err(what)?;
+            let mut ignored = Vec::new();
             for (k, v) in &xattrs {
                 match rustix::fs::fsetxattr(&fd, cstr(k)?.as_c_str(), v, XattrFlags::empty()) {
-                    Ok(()) | Err(Errno::NOTSUP) | Err(Errno::PERM) => {}
+                    Ok(()) => {}
+                    Err(e @ (Errno::NOTSUP | Errno::PERM)) => ignored.push((show(k), e)),
                     Err(e) => return Err(what(e)),
                 }
             }
+            warn_ignored_xattrs(&name, &ignored);
+        } else if !xattrs.is_empty()
+            && matches!(
+                kind,
+                tar::EntryType::Symlink
+                    | tar::EntryType::Char
+                    | tar::EntryType::Block
+                    | tar::EntryType::Fifo
+            )
+        {
+            // Docker's `Lsetxattr` on the path: a symlink or device node
+            // cannot be opened, so go through the parent's descriptor
+            // (`/proc/self/fd/<parent>/<name>`: the parent is already
+            // resolved inside the tree; the last component is not followed).
+            let path = [
+                format!("/proc/self/fd/{}/", std::os::fd::AsRawFd::as_raw_fd(&pfd)).into_bytes(),
+                here.to_vec(),
+            ]
+            .concat();
+            let path = cstr(&path)?;
+            let mut ignored = Vec::new();
+            for (k, v) in &xattrs {
+                match rustix::fs::lsetxattr(
+                    path.as_c_str(),
+                    cstr(k)?.as_c_str(),
+                    v,
+                    XattrFlags::empty(),
+                ) {
+                    Ok(()) => {}
+                    Err(e @ (Errno::NOTSUP | Errno::PERM)) => ignored.push((show(k), e)),
+                    Err(e) => return Err(what(e)),
+                }
+            }
+            warn_ignored_xattrs(&name, &ignored);
         }
         if chmod_ok {
             rustix::fs::chmodat(pfd, here, Mode::from_raw_mode(mode as _), AtFlags::empty())
@@ -506,6 +544,20 @@ pub fn apply_layer(dir: &Path, reader: impl Read, opts: &ApplyOptions) -> Result
         }
     }
     Ok(size)
+}
+
+/// Docker's warning for xattrs the filesystem refused (ENOTSUP, EPERM:
+/// `user.*` on a symlink or device node, `trusted.*` without
+/// CAP_SYS_ADMIN): logged, never an error.
+fn warn_ignored_xattrs(name: &[u8], ignored: &[(String, Errno)]) {
+    if !ignored.is_empty() {
+        let errors: Vec<String> = ignored.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+        tracing::warn!(
+            path = %show(name),
+            errors = ?errors,
+            "ignored xattrs in archive: underlying filesystem doesn't support them"
+        );
+    }
 }
 
 /// The opaque-directory walk: remove every entry below `dir` that this

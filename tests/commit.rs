@@ -616,3 +616,196 @@ fn diff_of_identical_trees_is_the_empty_tar() {
     let md = std::fs::metadata(b.path().join("copy/f")).unwrap();
     assert!(!md.file_type().is_fifo());
 }
+
+/// `pause` is accepted with either value and changes nothing: Docker
+/// records it nowhere (not in the config, not in the history).
+#[test]
+fn commit_pause_flag_is_accepted_and_not_recorded() {
+    let s = setup();
+    let mut configs = Vec::new();
+    for pause in [true, false] {
+        let id = block_on(
+            s.svc
+                .commit_image_with("c1", None, None, "me", "msg", &[], pause, None),
+        )
+        .unwrap();
+        let mut cfg = config_of(&s.svc, &id);
+        let text = cfg.to_string();
+        assert!(!text.to_lowercase().contains("pause"), "{text}");
+        // Only the creation times differ between the two commits.
+        cfg["created"] = serde_json::Value::Null;
+        for h in cfg["history"].as_array_mut().unwrap() {
+            h["created"] = serde_json::Value::Null;
+        }
+        configs.push(cfg);
+    }
+    assert_eq!(configs[0], configs[1]);
+    assert_verified(&s.svc);
+}
+
+/// The `POST /commit` body: a container config replacing the container's
+/// as the base of `changes`, then merged with the container's config;
+/// `container_config` and `created_by` stay the container's.
+#[test]
+fn commit_config_override() {
+    let s = setup();
+    let plain = block_on(s.svc.commit_image("c1", None, None, "", "", &[])).unwrap();
+    let own = config_of(&s.svc, &plain)["container_config"].clone();
+    let body = strata::ContainerConfig::from_json(
+        br#"{"User":"bodyuser","Env":["B=2"],"Cmd":["/body"],"Labels":{"x":"1"},"WorkingDir":"/w"}"#,
+    )
+    .unwrap();
+    let id = block_on(s.svc.commit_image_with(
+        "c1",
+        None,
+        None,
+        "",
+        "",
+        &["ENV C=3".to_string()],
+        true,
+        Some(body),
+    ))
+    .unwrap();
+    let cfg = config_of(&s.svc, &id);
+    assert_eq!(cfg["container_config"], own);
+    assert_eq!(own["Env"], serde_json::json!(["PATH=/bin"]));
+    // Body fields win; changes apply on the body; the container's Env keys
+    // the body lacks are appended (merge); fields merge does not fill
+    // (Hostname, Image, Attach*) stay the body's (empty).
+    assert_eq!(
+        cfg["config"],
+        serde_json::json!({"AttachStderr":false,"AttachStdin":false,"AttachStdout":false,"Cmd":["/body"],"Domainname":"","Entrypoint":null,"Env":["B=2","C=3","PATH=/bin"],"Hostname":"","Image":"","Labels":{"x":"1"},"OnBuild":null,"OpenStdin":false,"StdinOnce":false,"Tty":false,"User":"bodyuser","Volumes":null,"WorkingDir":"/w"})
+    );
+    let last = cfg["history"].as_array().unwrap().last().unwrap().clone();
+    let plain_last = config_of(&s.svc, &plain)["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last.get("created_by"), plain_last.get("created_by"));
+    assert_verified(&s.svc);
+}
+
+fn strata_cli(root: &Path, args: &[&str]) -> (String, String, i32) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("STRATA_ROOT")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn cli_commit_pause_flag() {
+    let s = setup();
+    let root = s._dir.path().to_path_buf();
+    drop(s.svc);
+    for (name, args) in [
+        (
+            "--pause=false",
+            vec!["commit", "--pause=false", "c1", "p/a:1"],
+        ),
+        ("-p", vec!["commit", "-p", "c1", "p/b:1"]),
+        (
+            "--pause=true",
+            vec!["commit", "--pause=true", "c1", "p/c:1"],
+        ),
+        ("absent", vec!["commit", "c1", "p/d:1"]),
+    ] {
+        let (out, err, code) = strata_cli(&root, &args);
+        assert_eq!((code, err.as_str()), (0, ""), "{name}");
+        assert!(
+            out.starts_with("sha256:") && out.len() == 72,
+            "{name}: {out}"
+        );
+    }
+    let (_, err, code) = strata_cli(&root, &["commit", "--pause=maybe", "c1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid value 'maybe' for '--pause"), "{err}");
+}
+
+/// `POST /commit` over the socket: `pause` never fails (dockerd's
+/// `BoolValue`), the body overrides the config.
+#[test]
+fn api_commit_pause_and_body() {
+    let s = setup();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sock = s._dir.path().join("api.sock");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let (svc, sock) = (s.svc.clone(), sock.clone());
+            async move {
+                strata::server::serve(svc, &sock, async {
+                    let _ = stopped.await;
+                })
+                .await
+            }
+        });
+        for _ in 0..200 {
+            if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let post = |path: String, body: &'static str| {
+            let sock = sock.clone();
+            async move {
+                use http_body_util::BodyExt;
+                let stream = tokio::net::UnixStream::connect(&sock).await.unwrap();
+                let (mut tx, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let req = hyper::Request::post(path)
+                    .header("Host", "docker")
+                    .header("Content-Type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                    .unwrap();
+                let resp = tx.send_request(req).await.unwrap();
+                let status = resp.status().as_u16();
+                let b = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, String::from_utf8(b.to_vec()).unwrap())
+            }
+        };
+        for pause in ["", "&pause=0", "&pause=false", "&pause=1", "&pause=maybe"] {
+            let (status, body) = post(format!("/v1.41/commit?container=c1{pause}"), "null").await;
+            assert_eq!(status, 201, "{pause}: {body}");
+        }
+        let (status, body) = post(
+            "/v1.41/commit?container=c1&repo=api%2Fbody&tag=1&changes=ENV+C%3D3".into(),
+            r#"{"Cmd":["/body"],"Env":["B=2"]}"#,
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let id = s.svc.lookup_image("api/body:1").await.unwrap().id;
+        let svc = s.svc.clone();
+        let cfg = tokio::task::spawn_blocking(move || config_of(&svc, &id))
+            .await
+            .unwrap();
+        assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["/body"]));
+        assert_eq!(
+            cfg["config"]["Env"],
+            serde_json::json!(["B=2", "C=3", "PATH=/bin"])
+        );
+        let (status, body) = post("/v1.41/commit?container=c1".into(), r#"{"Cmd":"#).await;
+        assert_eq!(
+            (status, body),
+            (
+                400,
+                "{\"message\":\"unexpected end of JSON input\"}\n".to_string()
+            )
+        );
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    });
+    assert_verified(&s.svc);
+}

@@ -486,3 +486,442 @@ fn cli_import_file_and_stdin() {
     let (_, audit, code) = strata(d.path(), &["audit", "verify"], None);
     assert_eq!(code, 0, "{audit}");
 }
+
+// ------------------------------------------------------------ import from a URL
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for `fromSrc=<url>`: `/rootfs.tar`
+/// (200, Content-Length), `/rootfs.tar.gz`, `/chunked` (no length),
+/// `/redir` (302 → `/rootfs.tar`), `/loop` (302 → itself), `/forbidden`
+/// (403), anything else 404 with body `  no such file\n`. Counts requests.
+struct Http {
+    port: u16,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Http {
+    async fn start() -> Http {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&req).into_owned();
+                    let path = text.split(' ').nth(1).unwrap_or("").to_string();
+                    let (head, body): (String, Vec<u8>) = match path.as_str() {
+                        "/rootfs.tar" => (ok_head(rootfs().len()), rootfs()),
+                        "/rootfs.tar.gz" => {
+                            let b = input("rootfs.gz");
+                            (ok_head(b.len()), b)
+                        }
+                        "/chunked" => {
+                            let b = rootfs();
+                            let mut body = format!("{:x}\r\n", b.len()).into_bytes();
+                            body.extend_from_slice(&b);
+                            body.extend_from_slice(b"\r\n0\r\n\r\n");
+                            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".into(), body)
+                        }
+                        "/redir" => ("HTTP/1.1 302 Found\r\nLocation: /rootfs.tar\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(), Vec::new()),
+                        "/loop" => ("HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(), Vec::new()),
+                        "/forbidden" => ("HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\nConnection: close\r\n\r\n".into(), b"no\n".to_vec()),
+                        _ => {
+                            let b = b"  no such file\n".to_vec();
+                            (format!("HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()), b)
+                        }
+                    };
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(&body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Http { port, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn ok_head(len: usize) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nContent-Type: application/x-tar\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// `created` of the imported.tar fixture (a fixed time for reproducible IDs).
+fn fixed_created() -> GoTime {
+    let saved = read_fixture("imported.tar");
+    created_of(&archive_file(
+        &saved,
+        &format!("{}.json", &IMPORTED_ID[7..]),
+    ))
+}
+
+/// The ID of importing rootfs.tar from a reader with source name `source`.
+async fn reader_id(source: &str) -> String {
+    let (_d, svc) = service();
+    svc.import_image(
+        std::io::Cursor::new(rootfs()),
+        None,
+        None,
+        None,
+        &[],
+        ImportOptions {
+            source_name: source.to_string(),
+            ..options(fixed_created())
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn url_sources_give_the_reader_ids() {
+    let http = Http::start().await;
+    let (_d, svc) = service();
+    // (name, src as given, the URL the message names)
+    let cases = [
+        ("plain", http.url("/rootfs.tar"), http.url("/rootfs.tar")),
+        (
+            "no scheme gets http://",
+            format!("127.0.0.1:{}/rootfs.tar", http.port),
+            http.url("/rootfs.tar"),
+        ),
+        (
+            "gzip",
+            http.url("/rootfs.tar.gz"),
+            http.url("/rootfs.tar.gz"),
+        ),
+        ("chunked", http.url("/chunked"), http.url("/chunked")),
+        // The message names the URL asked for, not the redirect target.
+        ("redirect", http.url("/redir"), http.url("/redir")),
+    ];
+    for (name, src, named) in cases {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let id = svc
+            .import_image_url(
+                &src,
+                Some("dev/url"),
+                Some(name.split(' ').next().unwrap()),
+                None,
+                &[],
+                options(fixed_created()),
+                Some(tx),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(id, reader_id(&named).await, "{name}");
+        let cfg = stored_config(&svc, &id).await;
+        assert!(
+            cfg.contains(&format!(r#""comment":"Imported from {named}""#)),
+            "{name}: {cfg}"
+        );
+        let mut got = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            got.push(p);
+        }
+        let total = if name == "chunked" {
+            0
+        } else if name == "gzip" {
+            input("rootfs.gz").len() as u64
+        } else {
+            rootfs().len() as u64
+        };
+        let current = if name == "gzip" {
+            input("rootfs.gz").len() as u64
+        } else {
+            rootfs().len() as u64
+        };
+        assert_eq!(
+            got.first(),
+            Some(&strata::distribution::Progress::Status(format!(
+                "Downloading from {named}"
+            ))),
+            "{name}"
+        );
+        assert_eq!(
+            got.last(),
+            Some(&strata::distribution::Progress::Bytes {
+                id: String::new(),
+                action: "Importing".into(),
+                current,
+                total,
+            }),
+            "{name}: {got:?}"
+        );
+    }
+    let tags: Vec<String> = svc
+        .images(strata::Filters::new(), false, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.repo_tags.unwrap_or_default())
+        .collect();
+    assert_eq!(tags.len(), 5, "{tags:?}");
+    assert_verified(&svc);
+}
+
+#[tokio::test]
+async fn url_errors() {
+    let http = Http::start().await;
+    let (_d, svc) = service();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cases: Vec<(&str, String, Option<&str>, ErrorKind, String)> = vec![
+        (
+            "404 with trimmed body",
+            http.url("/missing"),
+            None,
+            ErrorKind::NotFound,
+            format!(
+                "failed to GET {} with status 404 Not Found: no such file",
+                http.url("/missing")
+            ),
+        ),
+        (
+            "403",
+            http.url("/forbidden"),
+            None,
+            ErrorKind::Internal,
+            format!(
+                "failed to GET {} with status 403 Forbidden: no",
+                http.url("/forbidden")
+            ),
+        ),
+        (
+            "refused",
+            format!("http://127.0.0.1:{closed}/x.tar"),
+            None,
+            ErrorKind::Internal,
+            format!(
+                "Get \"http://127.0.0.1:{closed}/x.tar\": dial tcp 127.0.0.1:{closed}: connect: connection refused"
+            ),
+        ),
+        (
+            "redirect loop",
+            http.url("/loop"),
+            None,
+            ErrorKind::Internal,
+            format!("Get \"{}\": stopped after 10 redirects", http.url("/loop")),
+        ),
+        (
+            "bad reference before the GET",
+            http.url("/rootfs.tar"),
+            Some("Bad"),
+            ErrorKind::InvalidArgument,
+            "invalid reference format: repository name must be lowercase".into(),
+        ),
+    ];
+    for (name, src, repo, kind, message) in cases {
+        let before = http.hits();
+        let e = svc
+            .import_image_url(&src, repo, None, None, &[], ImportOptions::default(), None)
+            .await
+            .unwrap_err();
+        assert_eq!((e.kind(), e.message()), (kind, message.as_str()), "{name}");
+        if repo.is_some() {
+            assert_eq!(http.hits(), before, "{name}: no request made");
+        }
+    }
+    // A bad change is checked before the GET too.
+    let before = http.hits();
+    let e = svc
+        .import_image_url(
+            &http.url("/rootfs.tar"),
+            None,
+            None,
+            None,
+            &["RUN x".to_string()],
+            ImportOptions::default(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.message(), "run is not a valid change command");
+    assert_eq!(http.hits(), before);
+    assert_eq!(svc.count_images().await.unwrap(), 0);
+    assert_verified(&svc);
+}
+
+/// `POST /images/create?fromSrc=<url>` over the Engine API socket.
+async fn api_post(sock: &std::path::Path, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post(path)
+        .header("Host", "docker")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn api_from_src_url() {
+    let http = Http::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = ImageService::open(dir.path().join("root")).unwrap();
+    let sock = dir.path().join("s.sock");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let (svc, sock) = (svc.clone(), sock.clone());
+        async move {
+            strata::server::serve(svc, &sock, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    for _ in 0..200 {
+        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let q = |src: &str| strata::fuzzing::query_escape(src);
+    let url = http.url("/rootfs.tar");
+    let (status, body) = api_post(
+        &sock,
+        &format!(
+            "/v1.41/images/create?fromSrc={}&repo=dev%2Fapi%3A1",
+            q(&url)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<&str> = body.split_inclusive("\r\n").collect();
+    let id = svc.lookup_image("dev/api:1").await.unwrap().id;
+    let full = format!(
+        "{{\"status\":\"Importing\",\"progressDetail\":{{\"current\":10240,\"total\":10240}},\"progress\":\"[{}\\u003e]  10.24kB/10.24kB\"}}\r\n",
+        "=".repeat(50)
+    );
+    assert_eq!(rootfs().len(), 10240);
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("{{\"status\":\"Downloading from {url}\"}}\r\n").as_str()),
+        "{body}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("{{\"status\":\"{id}\"}}\r\n").as_str()),
+        "{body}"
+    );
+    // Docker's progress reader: partial updates (rate-limited), the
+    // full one, and once more at EOF.
+    let progress = &lines[1..lines.len() - 1];
+    assert!(progress.len() >= 2, "{body}");
+    assert_eq!(progress[progress.len() - 1], full, "{body}");
+    assert_eq!(progress[progress.len() - 2], full, "{body}");
+    for l in progress {
+        assert!(
+            l.starts_with("{\"status\":\"Importing\",\"progressDetail\":{\"current\":"),
+            "{body}"
+        );
+    }
+    // Errors before the first message are HTTP errors, categorised by the
+    // remote status.
+    let cases = [
+        (
+            "404",
+            http.url("/missing"),
+            404,
+            format!(
+                "failed to GET {} with status 404 Not Found: no such file",
+                http.url("/missing")
+            ),
+        ),
+        (
+            "403",
+            http.url("/forbidden"),
+            403,
+            format!(
+                "failed to GET {} with status 403 Forbidden: no",
+                http.url("/forbidden")
+            ),
+        ),
+    ];
+    for (name, src, want_status, message) in cases {
+        let (status, body) =
+            api_post(&sock, &format!("/v1.41/images/create?fromSrc={}", q(&src))).await;
+        assert_eq!(
+            (status, body),
+            (
+                want_status,
+                format!("{}\n", serde_json::json!({ "message": message }))
+            ),
+            "{name}"
+        );
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    assert_verified(&svc);
+}
+
+#[tokio::test]
+async fn cli_import_url() {
+    let http = Http::start().await;
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().to_path_buf();
+    let url = http.url("/rootfs.tar");
+    let (out, err, code) = tokio::task::spawn_blocking(move || {
+        strata(&root, &["import", &url, "dev/cli-url:1"], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!((code, err.as_str()), (0, ""));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(
+        lines[0],
+        format!("Downloading from {}", http.url("/rootfs.tar"))
+    );
+    assert!(
+        lines[1].starts_with("sha256:") && lines[1].len() == 71,
+        "{out}"
+    );
+    let missing = http.url("/missing");
+    let root = d.path().to_path_buf();
+    let (out, err, code) =
+        tokio::task::spawn_blocking(move || strata(&root, &["import", &missing], None))
+            .await
+            .unwrap();
+    assert_eq!(
+        (out.as_str(), err.as_str(), code),
+        (
+            "",
+            format!(
+                "Error response from daemon: failed to GET {} with status 404 Not Found: no such file\n",
+                http.url("/missing")
+            )
+            .as_str(),
+            1
+        )
+    );
+}

@@ -423,3 +423,105 @@ fn ownership_is_applied_as_root() {
         (1234, 5678, 0o640)
     );
 }
+
+/// `lgetxattr` of `name` on `path` (None when absent or refused).
+fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    let n = rustix::fs::lgetxattr(path, name, &mut buf[..]).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// An entry of [`xattr_layer`]: name, type, xattrs.
+type XEntry<'a> = (&'a str, tar::EntryType, &'a [(&'a str, &'a [u8])]);
+
+/// A layer whose entries carry `SCHILY.xattr.*` records.
+fn xattr_layer(entries: &[XEntry<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, xattrs) in entries {
+        let pax: Vec<(String, &[u8])> = xattrs
+            .iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+            .collect();
+        b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(*kind);
+        h.set_mtime(1_600_000_000);
+        h.set_size(0);
+        h.set_mode(0o644);
+        if *kind == tar::EntryType::Symlink {
+            h.set_link_name("target").unwrap();
+        }
+        if *kind == tar::EntryType::Char {
+            h.set_device_major(1).unwrap();
+            h.set_device_minor(3).unwrap();
+        }
+        h.set_path(name).unwrap();
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// xattrs on symlinks, fifos and device nodes are applied with
+/// `lsetxattr` where Linux permits (`trusted.*`/`security.*` as root) and
+/// skipped with a warning where it refuses (`user.*` → EPERM on these
+/// file types; `trusted.*` without CAP_SYS_ADMIN) — never an error. Checked
+/// on /tmp and /dev/shm (tmpfs), where this machine allows exactly that.
+#[test]
+fn xattrs_on_symlinks_fifos_and_devices() {
+    let root = strata::rootfs::is_root();
+    let mut entries: Vec<XEntry<'_>> = vec![
+        (
+            "link",
+            tar::EntryType::Symlink,
+            &[("user.u", b"1"), ("trusted.t", b"2"), ("security.s", b"3")],
+        ),
+        (
+            "fifo",
+            tar::EntryType::Fifo,
+            &[("user.u", b"1"), ("trusted.t", b"4")],
+        ),
+        ("file", tar::EntryType::Regular, &[("user.u", b"5")]),
+    ];
+    if root {
+        entries.push((
+            "null",
+            tar::EntryType::Char,
+            &[("user.u", b"1"), ("trusted.t", b"6")],
+        ));
+    }
+    let layer = xattr_layer(&entries);
+    for base in ["/tmp", "/dev/shm"] {
+        if !Path::new(base).is_dir() {
+            continue;
+        }
+        let dir = tempfile::tempdir_in(base).unwrap();
+        let o = ApplyOptions {
+            allow_devices: root,
+            chown: root,
+        };
+        apply_layer(dir.path(), &layer[..], &o).unwrap_or_else(|e| panic!("{base}: {e}"));
+        let p = |n: &str| dir.path().join(n);
+        let trusted = |v: &[u8]| root.then(|| v.to_vec());
+        // (entry, xattr, expected value)
+        let mut cases: Vec<(&str, &str, Option<Vec<u8>>)> = vec![
+            ("link", "user.u", None),
+            ("link", "trusted.t", trusted(b"2")),
+            ("link", "security.s", trusted(b"3")),
+            ("fifo", "user.u", None),
+            ("fifo", "trusted.t", trusted(b"4")),
+            ("file", "user.u", Some(b"5".to_vec())),
+        ];
+        if root {
+            cases.push(("null", "user.u", None));
+            cases.push(("null", "trusted.t", Some(b"6".to_vec())));
+        }
+        for (entry, key, want) in cases {
+            assert_eq!(lgetxattr(&p(entry), key), want, "{base} {entry} {key}");
+        }
+        // The symlink itself carries them, not its (missing) target.
+        assert_eq!(std::fs::read_link(p("link")).unwrap(), Path::new("target"));
+    }
+}

@@ -363,8 +363,29 @@ async fn push_pull_streams_errors_and_events() {
             .iter()
             .filter(|l| !l.starts_with(r#"{"status":"Downloading","#))
             .filter(|l| !l.starts_with(r#"{"status":"Waiting","#))
+            .filter(|l| !l.starts_with(r#"{"status":"Extracting","#))
             .map(|l| l.to_string())
             .collect();
+        // Extracting comes between Download complete and Pull complete and
+        // ends with current == total.
+        let at = |s: &str| per_layer.iter().position(|l| **l == item(&id, s)).unwrap();
+        let extracting: Vec<serde_json::Value> = per_layer
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with(r#"{"status":"Extracting","#))
+            .map(|(n, l)| {
+                assert!(
+                    n > at("Download complete") && n < at("Pull complete"),
+                    "{l}"
+                );
+                serde_json::from_str(l).unwrap()
+            })
+            .collect();
+        let last = extracting.last().expect("an Extracting line");
+        assert_eq!(
+            last["progressDetail"]["current"], last["progressDetail"]["total"],
+            "{last}"
+        );
         assert_eq!(
             statuses,
             [

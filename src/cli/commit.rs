@@ -10,7 +10,9 @@ use strata::ImageService;
 ///
 /// As the docker CLI: the reference is parsed first (`REPO[:TAG]`, a
 /// digest is refused, no tag means `latest`), then the daemon commits;
-/// prints `sha256:<id>`.
+/// prints `sha256:<id>`. `pause` (`-p`, `--pause`, default true) is
+/// accepted and has no effect: strata runs no processes.
+#[allow(clippy::too_many_arguments)]
 pub async fn commit(
     svc: &ImageService,
     out: &mut impl Write,
@@ -19,6 +21,7 @@ pub async fn commit(
     changes: Vec<String>,
     container: String,
     reference: Option<String>,
+    pause: bool,
 ) -> Result<(), Failure> {
     // The client's ContainerCommit: familiar name + tag (default `latest`).
     let (mut repo, mut tag) = (None, None);
@@ -35,13 +38,15 @@ pub async fn commit(
         repo = Some(parsed.familiar_name());
     }
     let id = svc
-        .commit_image(
+        .commit_image_with(
             &container,
             repo.as_deref(),
             tag.as_deref(),
             author.as_deref().unwrap_or(""),
             message.as_deref().unwrap_or(""),
             &changes,
+            pause,
+            None,
         )
         .await?;
     writeln!(out, "{id}")?;

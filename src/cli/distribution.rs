@@ -4,10 +4,11 @@
 //! `credHelpers`/`credsStore` credential helpers, else its `auths`.
 //! Registry settings (insecure registries, certificates directory) come
 //! from `STRATA_INSECURE_REGISTRIES` and `STRATA_CERTS_DIR`.
-//! Progress is printed as the CLI does when not on a terminal:
-//! `<id>: <status>` lines, without progress bars.
+//! Progress is shown as the CLI does: progress bars on a terminal,
+//! `<id>: <status>` lines otherwise ([`super::progress`]).
 
 use super::Failure;
+use super::progress::Display;
 use std::io::Write;
 use strata::distribution::credentials::CliConfig;
 use strata::distribution::{Auth, Progress, PullOptions, PushOptions, RegistryOptions};
@@ -37,8 +38,8 @@ fn cli_reference(out: &mut impl Write, name: &str, all_tags: bool) -> Result<Ref
     Ok(r)
 }
 
-/// Run `fut` while printing its progress messages to `out` (plain lines,
-/// as the CLI does when not on a terminal; nothing when `quiet`).
+/// Run `fut` while showing its progress messages (bars on a terminal,
+/// plain lines otherwise, nothing when `quiet`: see [`super::progress`]).
 async fn with_progress<T>(
     out: &mut impl Write,
     quiet: bool,
@@ -46,21 +47,17 @@ async fn with_progress<T>(
     fut: impl std::future::Future<Output = T>,
 ) -> T {
     tokio::pin!(fut);
-    let print = |out: &mut dyn Write, p: Progress| {
-        if !quiet && let Some(line) = p.plain_line() {
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        }
-    };
+    let mut display = Display::for_stdout(quiet);
     loop {
         tokio::select! {
             res = &mut fut => {
                 while let Ok(p) = rx.try_recv() {
-                    print(out, p);
+                    display.show(out, p);
                 }
+                display.finish();
                 return res;
             }
-            Some(p) = rx.recv() => print(out, p),
+            Some(p) = rx.recv() => display.show(out, p),
         }
     }
 }

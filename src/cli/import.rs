@@ -4,11 +4,14 @@ use super::Failure;
 use std::io::Write;
 use strata::{ImageService, ImportOptions};
 
-/// `strata import [-m MSG] [-c CHANGE]... FILE|- [REPOSITORY[:TAG]]`.
+/// `strata import [-m MSG] [-c CHANGE]... FILE|URL|- [REPOSITORY[:TAG]]`.
 ///
 /// Like the docker CLI, a file is sent as the body with source name `-`
 /// (so the default message is `Imported from -`), and the reference is
-/// checked before anything is read. Prints `sha256:<id>`.
+/// checked before anything is read. An `http://` or `https://` source is
+/// downloaded (the daemon's `fromSrc=<url>`): the CLI prints the stream's
+/// status lines, `Downloading from <url>` (progress bars are not printed
+/// when not on a terminal). Prints `sha256:<id>`.
 pub async fn run(
     svc: &ImageService,
     out: &mut impl Write,
@@ -21,6 +24,36 @@ pub async fn run(
         && let Err(e) = strata::Reference::parse_normalized_named(r)
     {
         return Err(Failure(e.message().to_string()));
+    }
+    if file.starts_with("http://") || file.starts_with("https://") {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let import = svc.import_image_url(
+            &file,
+            reference.as_deref(),
+            None,
+            message.as_deref(),
+            &changes,
+            ImportOptions::default(),
+            Some(tx),
+        );
+        tokio::pin!(import);
+        let id = loop {
+            tokio::select! {
+                r = &mut import => break r?,
+                Some(p) = rx.recv() => {
+                    if let Some(l) = p.plain_line() {
+                        writeln!(out, "{l}")?;
+                    }
+                }
+            }
+        };
+        while let Ok(p) = rx.try_recv() {
+            if let Some(l) = p.plain_line() {
+                writeln!(out, "{l}")?;
+            }
+        }
+        writeln!(out, "{id}")?;
+        return Ok(());
     }
     let input: Box<dyn std::io::Read + Send> = if file == "-" {
         Box::new(std::io::stdin())

@@ -9,6 +9,7 @@ mod commit;
 mod distribution;
 mod import;
 mod jsonfmt;
+mod progress;
 mod remote;
 mod render;
 mod serve;
@@ -182,6 +183,9 @@ enum Command {
         /// Apply Dockerfile instruction to the created image.
         #[arg(short = 'c', long = "change")]
         change: Vec<String>,
+        /// Pause container during commit (accepted; no effect: nothing runs).
+        #[arg(short = 'p', long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+        pause: bool,
         /// Container (ID, ID prefix or name).
         container: String,
         /// REPOSITORY[:TAG]
@@ -610,11 +614,12 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             message,
             author,
             change,
+            pause,
             container,
             reference,
         } => {
             commit::commit(
-                &svc, &mut out, message, author, change, container, reference,
+                &svc, &mut out, message, author, change, container, reference, pause,
             )
             .await
         }
@@ -707,7 +712,8 @@ async fn load(
                     e.to_string().to_lowercase()
                 ))
             })?;
-            svc.load_image(f, quiet).await
+            let total = f.metadata().ok().map(|m| m.len());
+            load_with_bar(svc, f, total, quiet).await
         }
         None => {
             if std::io::stdin().is_terminal() {
@@ -715,13 +721,29 @@ async fn load(
                     "requested load from stdin, but stdin is empty".into(),
                 ));
             }
-            svc.load_image(std::io::stdin(), quiet).await
+            load_with_bar(svc, std::io::stdin(), None, quiet).await
         }
     }?;
     for line in &report.lines {
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// Load `input`, with a byte progress bar on a terminal (unless `quiet`).
+async fn load_with_bar(
+    svc: &ImageService,
+    input: impl std::io::Read + Send + 'static,
+    total: Option<u64>,
+    quiet: bool,
+) -> strata::Result<strata::archive::LoadReport> {
+    let bar = progress::load_bar(total, quiet);
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = progress::CountingReader {
+        inner: input,
+        count: count.clone(),
+    };
+    progress::with_byte_bar(&bar, &count, svc.load_image(reader, quiet)).await
 }
 
 async fn export(

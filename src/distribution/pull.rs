@@ -1073,26 +1073,102 @@ async fn download_once(
             "filesystem layer verification failed for digest {digest}"
         )));
     }
-    // The compressed blob is complete and verified: store the layer.
+    // The compressed blob is complete and verified: store the layer,
+    // reporting `Extracting` over the compressed bytes as Docker does.
+    send(progress, Progress::item(id.clone(), "Download complete"));
     partial.discard();
     let file = partial.file.try_clone().map_err(io_fail)?;
     let content = content.clone();
     let what = format!("layer {digest}");
+    let extracting =
+        ExtractProgress::new(progress.clone(), id, file.metadata().map_or(0, |m| m.len()));
     let res = tokio::task::spawn_blocking(move || {
         use std::io::{Seek, SeekFrom};
         let mut f = file;
         f.seek(SeekFrom::Start(0))?;
-        crate::layer::ingest_layer(&content, std::io::BufReader::new(f), &what)
+        let mut reader = ExtractReader {
+            inner: f,
+            progress: extracting,
+        };
+        let l = crate::layer::ingest_layer(&content, std::io::BufReader::new(&mut reader), &what)?;
+        reader.progress.done();
+        Ok(l)
     })
     .await
     .map_err(|e| Fail::fatal(format!("layer ingest failed: {e}")))?;
     drop(partial);
-    match res {
-        Ok(l) => {
-            send(progress, Progress::item(id, "Download complete"));
-            Ok(l)
+    res.map_err(|e: Error| Fail::fatal(format!("failed to register layer: {e}")))
+}
+
+/// `Extracting` progress over the compressed bytes of a layer being
+/// stored: like Docker's progress reader, a message every 512 KiB (or 1 %
+/// of the total when smaller), and one at the end with `current == total`.
+struct ExtractProgress {
+    tx: ProgressSender,
+    id: String,
+    total: u64,
+    current: u64,
+    reported: u64,
+    sent_final: bool,
+}
+
+impl ExtractProgress {
+    fn new(tx: ProgressSender, id: String, total: u64) -> ExtractProgress {
+        ExtractProgress {
+            tx,
+            id,
+            total,
+            current: 0,
+            reported: 0,
+            sent_final: false,
         }
-        Err(e) => Err(Fail::fatal(format!("failed to register layer: {e}"))),
+    }
+
+    fn report(&mut self) {
+        self.reported = self.current;
+        self.sent_final = self.current == self.total;
+        send(
+            &self.tx,
+            Progress::Bytes {
+                id: self.id.clone(),
+                action: "Extracting".into(),
+                current: self.current,
+                total: self.total,
+            },
+        );
+    }
+
+    fn advance(&mut self, n: u64) {
+        self.current += n;
+        let every = (512 * 1024).min(self.total / 100);
+        if (n == 0 || self.current - self.reported > every) && !self.sent_final {
+            self.report();
+        }
+    }
+
+    /// The layer is stored: make sure the last message says so.
+    fn done(&mut self) {
+        if !self.sent_final {
+            self.current = self.current.max(self.total);
+            self.report();
+        }
+    }
+}
+
+struct ExtractReader<R> {
+    inner: R,
+    progress: ExtractProgress,
+}
+
+impl<R: std::io::Read> std::io::Read for ExtractReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Small reads, as from Docker's gzip reader, so progress has steps.
+        let cap = buf.len().min(32 * 1024);
+        let n = self.inner.read(&mut buf[..cap])?;
+        if !buf.is_empty() {
+            self.progress.advance(n as u64);
+        }
+        Ok(n)
     }
 }
 

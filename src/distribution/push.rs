@@ -1,8 +1,9 @@
 //! Push (spec §5): one tag or all tags of a repository; per layer an
 //! existence check (HEAD) and cross-repository mounts from the v2 metadata,
 //! else an upload gzip-compressed while streaming (POST, one chunked PATCH,
-//! PUT `?digest=`); the config blob; the schema2 manifest; the local
-//! `repo@digest` reference.
+//! PUT `?digest=`); the config blob; the schema2 manifest; then, in one
+//! store write per tag, the local `repo@digest` reference and the
+//! `ImagePushed` event.
 
 use super::client::{Auth, Fail, ReqBody, Session, Url, empty, error_response, full, header};
 use super::metadata::{MetadataStore, V2Metadata};
@@ -10,7 +11,7 @@ use super::pull::parse_repo_reference;
 use super::{Progress, ProgressSender, send, short};
 use crate::digest::{Hasher, chain_ids, sha256_digest};
 use crate::error::{Error, Result};
-use crate::event::Actor;
+use crate::event::{Actor, EventBody};
 use crate::reference::Reference;
 use crate::service::ImageService;
 use crate::service::lookup::{self, TagPath};
@@ -206,7 +207,7 @@ pub async fn push(
         mounted: Mutex::new(Vec::new()),
     });
     for (tag_ref, id) in tags {
-        let pushed = push_tag(&shared, &tag_ref, &id).await?;
+        let (pushed, meta_items) = push_tag(&shared, &tag_ref, &id).await?;
         let line = format!(
             "{}: digest: {} size: {}",
             pushed.tag, pushed.digest, pushed.size
@@ -226,16 +227,27 @@ pub async fn push(
             .trim_named()
             .with_digest(&pushed.digest)
             .map_err(|e| Error::internal(e.message()))?;
+        // One write: the blobs this tag's manifest names (normally recorded
+        // already, as each layer was pushed), the digest reference, and the
+        // push itself.
         let (svc2, actor2, id2) = (svc.clone(), actor.clone(), id.clone());
+        let pushed_event = EventBody::ImagePushed {
+            reference: tag_ref.canonical_string(),
+            image: id.clone(),
+            digest: pushed.digest.clone(),
+            repository: name.clone(),
+        };
         tokio::task::spawn_blocking(move || {
             svc2.store().write(&actor2, |w| {
-                if !w.tables().has_image(&id2)? {
-                    return Ok(());
+                super::metadata::emit_all(w, &meta_items)?;
+                if w.tables().has_image(&id2)?
+                    && w.tables()
+                        .resolve(&digest_ref.canonical_string())?
+                        .is_none()
+                {
+                    lookup::add_reference(w, &digest_ref, &id2, TagPath::Load)?;
                 }
-                match w.tables().resolve(&digest_ref.canonical_string())? {
-                    Some(_) => Ok(()),
-                    None => lookup::add_reference(w, &digest_ref, &id2, TagPath::Load),
-                }
+                w.emit(pushed_event)
             })
         })
         .await
@@ -251,7 +263,12 @@ pub async fn push(
     Ok(report)
 }
 
-async fn push_tag(shared: &Arc<Shared>, tag_ref: &Reference, id: &str) -> Result<PushedTag> {
+/// Push one tag: what was pushed, and the `(DiffID, blob)` metadata of its layers.
+async fn push_tag(
+    shared: &Arc<Shared>,
+    tag_ref: &Reference,
+    id: &str,
+) -> Result<(PushedTag, Vec<(String, V2Metadata)>)> {
     let tag = tag_ref.tag().unwrap_or("latest").to_string();
     let id_s = id.to_string();
     let config = shared
@@ -390,7 +407,21 @@ async fn push_tag(shared: &Arc<Shared>, tag_ref: &Reference, id: &str) -> Result
             ));
         }
     }
-    Ok(PushedTag { tag, digest, size })
+    let meta_items = diff_ids
+        .iter()
+        .filter_map(|d| descs.get(d).map(|desc| (d, desc)))
+        .map(|(d, desc)| {
+            (
+                d.clone(),
+                V2Metadata {
+                    digest: desc.digest.clone(),
+                    source_repository: shared.repo.name(),
+                    hmac: String::new(),
+                },
+            )
+        })
+        .collect();
+    Ok((PushedTag { tag, digest, size }, meta_items))
 }
 
 /// `HEAD /v2/<path>/blobs/<digest>`: the size when it exists.

@@ -11,9 +11,8 @@
 //! `/.dockerenv`, `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`,
 //! `/dev/console`, `/dev/pts`, `/dev/shm`, `/proc`, `/sys` and `/etc/mtab`
 //! only exist when the image has them; extraction interprets `.wh.` names as
-//! whiteouts (dockerd's `Untar` creates them literally); a JSON config in the
-//! body of `POST /commit` is accepted but ignored (the library's commit
-//! takes changes only; the docker CLI never sends one).
+//! whiteouts (dockerd's `Untar` creates them literally); `pause` of
+//! `POST /commit` is accepted and has no effect (nothing runs).
 
 use super::errors::{ApiError, ApiResult};
 use super::events::{EventMessage, now_nanos};
@@ -453,7 +452,7 @@ fn commit_reference(repo: &str, tag: &str) -> ApiResult<Option<String>> {
     Ok(Some(r.familiar_string()))
 }
 
-/// `POST /commit?container=…&repo=…&tag=…&author=…&comment=…&changes=…`:
+/// `POST /commit?container=…&repo=…&tag=…&author=…&comment=…&pause=…&changes=…`:
 /// 201 `{"Id":…}`.
 pub async fn commit(ctx: Ctx) -> ApiResult<Response<Body>> {
     let ctype = ctx
@@ -473,24 +472,39 @@ pub async fn commit(ctx: Ctx) -> ApiResult<Response<Body>> {
     let container = q.get("container").to_string();
     let (repo, tag) = (q.get("repo").to_string(), q.get("tag").to_string());
     let image_ref = commit_reference(&repo, &tag)?;
-    // The body (a container config) is accepted and ignored: the library's
-    // commit has no config override; the docker CLI sends none.
+    // dockerd's `httputils.BoolValue`: never an error; `""`, `0`, `no`,
+    // `false`, `none` (any case, trimmed) are false, anything else true;
+    // absent means true (API ≥ 1.13). It has no effect here (nothing runs)
+    // and Docker records it nowhere.
+    let pause = match q.get("pause").trim().to_ascii_lowercase().as_str() {
+        "" => q.all("pause").is_empty(),
+        "0" | "no" | "false" | "none" => false,
+        _ => true,
+    };
+    // The body: an optional container config replacing the container's as
+    // the base of `changes` (`null` or empty = none).
     let body = super::router::small_body(ctx.req, 400).await?;
-    let trimmed = String::from_utf8_lossy(&body);
-    if !trimmed.trim().is_empty() && trimmed.trim() != "null" {
-        serde_json::from_slice::<serde_json::Value>(&body)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    }
+    let text = String::from_utf8_lossy(&body);
+    let config = if text.trim().is_empty() || text.trim() == "null" {
+        None
+    } else {
+        Some(
+            crate::ContainerConfig::from_json(&body)
+                .map_err(|e| ApiError::bad_request(e.message().to_string()))?,
+        )
+    };
     let c = container_of_svc(&ctx.svc, &container).await?;
     let id = ctx
         .svc
-        .commit_image(
+        .commit_image_with(
             &container,
             Some(repo.as_str()),
             Some(tag.as_str()),
             q.get("author"),
             q.get("comment"),
             &q.all("changes"),
+            pause,
+            config,
         )
         .await?;
     let extra = BTreeMap::from([

@@ -5,7 +5,7 @@
 //!   events it stands for ([`Mapper`]); history (`since`/`until`) is a replay
 //!   of the log, live events come from [`Store::subscribe`];
 //! * events the log cannot express (`prune`, `save`, `load` of an image that
-//!   was already present, `pull`, `push`) are emitted by the route handlers through
+//!   was already present, `pull`) are emitted by the route handlers through
 //!   [`Hub::emit`]. They are not stored: a bounded ring (256, like dockerd's
 //!   buffer) keeps the recent ones for `since` queries while this server runs.
 //!
@@ -16,7 +16,9 @@
 //!   references without an `untag` event in dockerd; the log cannot tell
 //!   those removals apart, so strata emits `untag` for every removed reference;
 //! * container `commit` events are not mapped (`import` maps from an
-//!   `ImageCreated` of source Import; `pull`/`push` come from their routes);
+//!   `ImageCreated` of source Import; `pull` comes from its route, `push`
+//!   from `ImagePushed`, one per pushed tag: for a push of all tags dockerd
+//!   emits one event whose Actor ID is the bare repository name);
 //! * history goes back to the start of the log (dockerd keeps 256 events);
 //!   ephemeral events are only in history while this server process runs.
 
@@ -226,6 +228,20 @@ impl Mapper {
                 self.containers
                     .insert(id.clone(), (name.clone(), image.clone()));
                 vec![container_event("create", id, name, &image, t)]
+            }
+            EventBody::ImagePushed {
+                reference,
+                image,
+                repository,
+                ..
+            } => {
+                let pushed = familiar(reference);
+                vec![EventMessage::image(
+                    "push",
+                    &pushed,
+                    self.image_attrs(image, &familiar(repository), true),
+                    t,
+                )]
             }
             EventBody::ContainerRemoved { id } => match self.containers.remove(id) {
                 Some((name, image)) => vec![container_event("destroy", id, &name, &image, t)],

@@ -268,80 +268,48 @@ pub async fn load(ctx: Ctx) -> ApiResult<Response<Body>> {
     Ok(resp)
 }
 
-/// The source of `fromSrc=<url>`: `http://127.0.0.1[:port]/…` or
-/// `http://localhost…` only (Docker adds `http://` when no scheme is given).
-fn import_url(src: &str) -> ApiResult<(String, hyper::Uri)> {
-    let full = if src.contains("://") {
-        src.to_string()
-    } else {
-        format!("http://{src}")
-    };
-    let uri: hyper::Uri = full
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("parse \"{full}\": {e}")))?;
-    let local = matches!(uri.host(), Some("127.0.0.1") | Some("localhost"));
-    if uri.scheme_str() != Some("http") || !local {
-        return Err(ApiError::bad_request(format!(
-            "strata imports only from http://127.0.0.1 URLs, not {full}"
-        )));
+/// The HTTP status of a failed URL import: dockerd categorises
+/// `failed to GET … with status N …` by the remote status (401 and 403
+/// have no library error kind).
+fn import_error(e: crate::Error) -> ApiError {
+    let m = e.message();
+    if m.starts_with("failed to GET ") {
+        for code in [401u16, 403] {
+            if m.contains(&format!(" with status {code} ")) {
+                return ApiError::new(code, m);
+            }
+        }
     }
-    Ok((full, uri))
+    e.into()
 }
 
-/// dockerd's `GetWithStatusError`: a streaming GET; statuses ≥ 400 fail
-/// with `failed to GET <url> with status <status>: <body>`.
-async fn http_get(full: &str, uri: &hyper::Uri) -> ApiResult<hyper::body::Incoming> {
-    use http_body_util::{BodyExt, Empty};
-    let port = uri.port_u16().unwrap_or(80);
-    let host = uri.host().unwrap_or("127.0.0.1");
-    let stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| ApiError::new(500, format!("Get \"{full}\": dial tcp {host}:{port}: {e}")))?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| ApiError::new(500, format!("Get \"{full}\": {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
+/// `{"status":"Importing","progressDetail":{…},"progress":"…"}` (no id).
+fn importing_line(current: u64, total: u64) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Detail {
+        #[serde(skip_serializing_if = "is_zero")]
+        current: u64,
+        #[serde(skip_serializing_if = "is_zero")]
+        total: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Line {
+        status: &'static str,
+        #[serde(rename = "progressDetail")]
+        progress_detail: Detail,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        progress: String,
+    }
+    fn is_zero(n: &u64) -> bool {
+        *n == 0
+    }
+    let mut l = super::json::marshal_html(&Line {
+        status: "Importing",
+        progress_detail: Detail { current, total },
+        progress: super::registry::progress_bar(current, total),
     });
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let req = hyper::Request::get(path)
-        .header(hyper::header::HOST, format!("{host}:{port}"))
-        .header(hyper::header::USER_AGENT, "Go-http-client/1.1")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| ApiError::new(500, e.to_string()))?;
-    let resp = send
-        .send_request(req)
-        .await
-        .map_err(|e| ApiError::new(500, format!("Get \"{full}\": {e}")))?;
-    let status = resp.status();
-    if status.as_u16() < 400 {
-        return Ok(resp.into_body());
-    }
-    let text = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    let mut msg = format!("failed to GET {full} with status {text}");
-    match resp.into_body().collect().await {
-        Ok(b) => {
-            msg.push_str(": ");
-            msg.push_str(String::from_utf8_lossy(&b.to_bytes()).trim());
-        }
-        Err(_) => msg.push_str(": error reading body"),
-    }
-    let code = match status.as_u16() {
-        404 => 404,
-        400 => 400,
-        401 => 401,
-        403 => 403,
-        _ => 500,
-    };
-    Err(ApiError::new(code, msg))
+    l.extend_from_slice(b"\r\n");
+    Bytes::from(l)
 }
 
 /// `POST /images/create` without `fromImage`: import (`fromSrc=-` reads
@@ -393,40 +361,75 @@ pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return Ok(resp);
     }
-    let (full_url, uri) = import_url(&src)?;
-    let body = http_get(&full_url, &uri).await?;
-    options.source_name = full_url.clone();
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    // URL: errors before `Downloading from` (reference, changes, the GET)
+    // are HTTP errors; later ones end the stream.
+    let (ptx, mut prx) = mpsc::unbounded_channel::<crate::distribution::Progress>();
     let (repo, tag, message) = (repo.to_string(), tag.to_string(), message.to_string());
+    let mut job = tokio::spawn(async move {
+        svc.import_image_url(
+            &src,
+            Some(&repo),
+            Some(&tag),
+            Some(&message),
+            &changes,
+            options,
+            Some(ptx),
+        )
+        .await
+    });
+    let status = |s: String| {
+        let mut l = super::json::marshal_html(&serde_json::json!({ "status": s }));
+        l.extend_from_slice(b"\r\n");
+        Bytes::from(l)
+    };
+    // `done`: the job's result when it ended before the first message.
+    let mut done = None;
+    let first = tokio::select! {
+        p = prx.recv() => p,
+        r = &mut job => {
+            done = Some(r);
+            prx.recv().await
+        }
+    };
+    if first.is_none() && done.is_none() {
+        done = Some((&mut job).await);
+    }
+    if first.is_none() {
+        // No message at all: an error before the download started.
+        done.take()
+            .expect("job result")
+            .map_err(|e| ApiError::new(500, e.to_string()))?
+            .map_err(import_error)?;
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
-        let status = |s: String| {
-            let mut l = super::json::marshal_html(&serde_json::json!({ "status": s }));
-            l.extend_from_slice(b"\r\n");
-            Bytes::from(l)
+        let line = |p: crate::distribution::Progress| match p {
+            crate::distribution::Progress::Bytes { current, total, .. } => {
+                importing_line(current, total)
+            }
+            crate::distribution::Progress::Status(s) => status(s),
+            other => Bytes::from(super::registry::progress_line(&other)),
         };
-        if tx
-            .send(status(format!("Downloading from {full_url}")))
-            .await
-            .is_err()
+        if let Some(p) = first
+            && tx.send(line(p)).await.is_err()
         {
             return;
         }
-        let reader = BodyReader::spawn(body);
-        let line = match svc
-            .import_image(
-                reader,
-                Some(&repo),
-                Some(&tag),
-                Some(&message),
-                &changes,
-                options,
-            )
-            .await
-        {
-            Ok(id) => status(id),
-            Err(e) => Bytes::from(JsonMessage::error(e.message()).to_line()),
+        while let Some(p) = prx.recv().await {
+            if tx.send(line(p)).await.is_err() {
+                return;
+            }
+        }
+        let result = match done {
+            Some(r) => r,
+            None => job.await,
         };
-        let _ = tx.send(line).await;
+        let last = match result {
+            Ok(Ok(id)) => status(id),
+            Ok(Err(e)) => Bytes::from(JsonMessage::error(e.message()).to_line()),
+            Err(e) => Bytes::from(JsonMessage::error(&e.to_string()).to_line()),
+        };
+        let _ = tx.send(last).await;
     });
     let mut resp = Response::new(channel_body(rx));
     resp.headers_mut()

@@ -7,8 +7,9 @@
 //! library's typed [`Progress`] values. As in dockerd, an error before the
 //! first message is an ordinary HTTP error; after it, the error is the last
 //! message of the stream (`{"errorDetail":{"message":…},"error":…}`).
-//! Successful pulls and pushes emit the `pull` / `push` image events
-//! (image-service.md §6), which the log does not record.
+//! Successful pulls emit the `pull` image event (image-service.md §6),
+//! which the log does not record; a push's `push` events are mapped from
+//! its `ImagePushed` log events.
 
 use super::errors::{ApiError, ApiResult};
 use super::events::{EventMessage, now_nanos};
@@ -473,8 +474,6 @@ pub async fn push(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
             .with_tag(tag)
             .map_err(|e| ApiError::new(500, e.message()))?;
     }
-    let reference = r.familiar_string();
-    let repo = r.familiar_name();
     let (ptx, prx) = mpsc::unbounded_channel();
     let opts = PushOptions {
         auth,
@@ -483,12 +482,12 @@ pub async fn push(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
         ..PushOptions::default()
     };
     let svc = ctx.svc.clone();
-    let state = ctx.state.clone();
     let target = r.canonical_string();
+    // The `push` event comes from the log (`ImagePushed`), not from here.
     stream_job(
         async move { svc.push_image_with(&target, opts).await },
         prx,
-        move |_report| emit_event(&state, "push", &reference, &repo),
+        |_report| {},
     )
     .await
 }

@@ -348,6 +348,37 @@ impl ImageService {
         comment: &str,
         changes: &[String],
     ) -> Result<String> {
+        self.commit_image_with(container, repo, tag, author, comment, changes, true, None)
+            .await
+    }
+
+    /// [`ImageService::commit_image`] with the remaining parameters of
+    /// Docker's `CreateImageConfig`:
+    ///
+    /// * `pause` (Docker's default `true`): Docker pauses a running
+    ///   container for the commit. strata runs no processes, so the flag is
+    ///   accepted and has no effect; Docker records it nowhere (not in the
+    ///   image config, not in the history), and neither does strata.
+    /// * `config`: the `POST /commit` body. When given, it replaces the
+    ///   container's config as the base `changes` are applied to; the
+    ///   result is then merged with the container's config (empty fields
+    ///   filled from it, as in dockerd's `merge`). `container_config` and
+    ///   the history's `created_by` still come from the container's own
+    ///   config (dockerd's `ContainerConfig: container.Config`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn commit_image_with(
+        &self,
+        container: &str,
+        repo: Option<&str>,
+        tag: Option<&str>,
+        author: &str,
+        comment: &str,
+        changes: &[String],
+        pause: bool,
+        config: Option<crate::config::ContainerConfig>,
+    ) -> Result<String> {
+        let _ = pause;
+        let override_config = config;
         let container = container.to_string();
         let repo = repo.filter(|r| !r.is_empty()).map(str::to_string);
         let tag = tag.filter(|t| !t.is_empty()).map(str::to_string);
@@ -360,7 +391,8 @@ impl ImageService {
                 Some(bytes) => crate::config::ContainerConfig::from_json(&bytes)?,
                 None => container_config(&src.id, &src.image_id, src.parent.config.as_ref()),
             };
-            let mut config = crate::changes::build_from_config(&own, &changes)?;
+            let base = override_config.as_ref().unwrap_or(&own);
+            let mut config = crate::changes::build_from_config(base, &changes)?;
             merge(&mut config, &own);
             let (rw, rootfs) = s.rw_of(&src)?;
             let layer = s.stage_diff(&rw, &rootfs)?;
