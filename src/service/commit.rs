@@ -500,6 +500,27 @@ impl ImageService {
                     }
                     None => None,
                 };
+                // Docker's TarStreamFrom: the parent's chain must lie
+                // strictly below the image's top layer.
+                if let Some(Some(pchain)) = pinfo.as_ref().map(|p| p.2.as_ref()) {
+                    let mut below = match found.row.top_layer.as_deref() {
+                        Some(top) => t.layer(top)?.and_then(|r| r.parent),
+                        None => None,
+                    };
+                    loop {
+                        match below {
+                            Some(c) if c == *pchain => break,
+                            Some(c) => below = t.layer(&c)?.and_then(|r| r.parent),
+                            None => {
+                                return Err(Error::internal(format!(
+                                    "error getting tar stream to parent: layer ID '{pchain}' \
+                                     is not a parent of the specified layer: cannot provide \
+                                     diff to non-parent"
+                                )));
+                            }
+                        }
+                    }
+                }
                 Ok((found.id, cfg, found.row.parent, found.row.top_layer, pinfo))
             })?;
             let new_fs = crate::rootfs::materialize(s.store(), top.as_deref())
@@ -512,9 +533,9 @@ impl ImageService {
                 .map_err(|e| e.context("error registering layer"))?;
             let now = GoTime::now_utc();
             let mut cfg = img;
-            if let Some(p) = &meta_parent {
-                cfg.parent = p.clone();
-            }
+            // dockerd's image store reads Parent from the metadata only
+            // (empty when there is none), whatever the config says.
+            cfg.parent = meta_parent.clone().unwrap_or_default();
             let (mut rootfs, parent_history, mut layers, comment) = match &pinfo {
                 Some((pid, pcfg, _, layers)) => (
                     pcfg.rootfs.clone().unwrap_or(RootFs {

@@ -149,6 +149,27 @@ extern "C" fn stop_at_exit() {
     }
 }
 
+static EXPERIMENTAL: OnceLock<Dockerd> = OnceLock::new();
+
+extern "C" fn stop_experimental_at_exit() {
+    if let Some(d) = EXPERIMENTAL.get() {
+        d.stop();
+    }
+}
+
+/// [`session`] with a private dockerd started with `--experimental` (for
+/// `docker build --squash`); a separate daemon from [`session`]'s.
+pub fn session_experimental(what: &str) -> Option<(MutexGuard<'static, ()>, &'static Dockerd)> {
+    if !have(&["dockerd", DOCKER], what) {
+        return None;
+    }
+    let d = EXPERIMENTAL
+        .get_or_init(|| Dockerd::start_with(&["--experimental"], stop_experimental_at_exit));
+    let guard = d.lock.lock().unwrap_or_else(|e| e.into_inner());
+    d.reset();
+    Some((guard, d))
+}
+
 /// Exclusive use of the binary's private dockerd, its image store emptied
 /// first. None (after a note) when the tools are missing outside CI.
 pub fn session(what: &str) -> Option<(MutexGuard<'static, ()>, &'static Dockerd)> {
@@ -163,6 +184,11 @@ pub fn session(what: &str) -> Option<(MutexGuard<'static, ()>, &'static Dockerd)
 
 impl Dockerd {
     fn start() -> Dockerd {
+        Dockerd::start_with(&[], stop_at_exit)
+    }
+
+    /// Start a daemon with `extra` arguments; `at_exit` stops it.
+    fn start_with(extra: &[&str], at_exit: extern "C" fn()) -> Dockerd {
         let dir = tempfile::Builder::new()
             .prefix("sio")
             .tempdir_in("/tmp")
@@ -187,6 +213,7 @@ impl Dockerd {
                 "--ip6tables=false",
                 "--bridge=none",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -199,7 +226,7 @@ impl Dockerd {
             lock: Mutex::new(()),
         };
         // SAFETY: registering a plain extern "C" fn with no arguments.
-        let rc = unsafe { atexit(stop_at_exit) };
+        let rc = unsafe { atexit(at_exit) };
         assert_eq!(rc, 0, "atexit failed");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
