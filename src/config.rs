@@ -536,6 +536,16 @@ fn write_set(out: &mut Vec<u8>, set: Option<&BTreeSet<String>>, html: bool) {
 }
 
 impl ContainerConfig {
+    /// Whether the JSON object `bytes` has a key that Go would decode into a
+    /// `container.Config` field (keys fold as Go folds them). dockerd's
+    /// commit body embeds `*container.Config`, which is allocated only when
+    /// such a key is present: `{}` means no config at all.
+    pub(crate) fn json_sets_a_field(bytes: &[u8]) -> bool {
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+            .map(|m| m.keys().any(|k| field_index(CONFIG_FIELDS, k).is_some()))
+            .unwrap_or(false)
+    }
+
     /// Decode a container config object with the same Go semantics as
     /// [`ImageConfig::from_json`] (case-insensitive keys, string-or-array
     /// `Cmd`/`Entrypoint`/`Shell`, unknown keys ignored).

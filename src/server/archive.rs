@@ -482,16 +482,16 @@ pub async fn commit(ctx: Ctx) -> ApiResult<Response<Body>> {
         _ => true,
     };
     // The body: an optional container config replacing the container's as
-    // the base of `changes` (`null` or empty = none).
+    // the base of `changes` (`null`, empty, or an object naming no Config
+    // field, such as `{}`, = none, as dockerd's embedded *container.Config).
     let body = super::router::small_body(ctx.req, 400).await?;
     let text = String::from_utf8_lossy(&body);
     let config = if text.trim().is_empty() || text.trim() == "null" {
         None
     } else {
-        Some(
-            crate::ContainerConfig::from_json(&body)
-                .map_err(|e| ApiError::bad_request(e.message().to_string()))?,
-        )
+        let cfg = crate::ContainerConfig::from_json(&body)
+            .map_err(|e| ApiError::bad_request(e.message().to_string()))?;
+        crate::ContainerConfig::json_sets_a_field(&body).then_some(cfg)
     };
     let c = container_of_svc(&ctx.svc, &container).await?;
     let id = ctx
