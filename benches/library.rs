@@ -301,6 +301,14 @@ mod open {
 mod replay {
     use super::*;
 
+    /// Decode one small image config with Go's semantics (what replaying an
+    /// ImageCreated event costs besides the table updates).
+    #[divan::bench]
+    fn decode_small_config(b: Bencher) {
+        let config = tiny_config(7, &[("bench.k", "7")]);
+        b.bench(|| strata::ImageConfig::from_json(black_box(&config)).unwrap());
+    }
+
     /// Fold the whole log into fresh in-memory tables and compare with the live ones.
     #[divan::bench(sample_count = 3, sample_size = 1)]
     fn verify_replay_1m(b: Bencher) {
