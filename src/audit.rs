@@ -64,6 +64,10 @@ fn subjects(body: &EventBody) -> (Option<String>, Option<String>) {
             repository,
             ..
         } => (Some(image.clone()), Some(format!("{repository}@{digest}"))),
+        EventBody::ImagePulled { reference, image } => (
+            (!image.is_empty()).then(|| image.clone()),
+            Some(reference.clone()),
+        ),
         EventBody::BlobsCollected { blobs, bytes } => {
             (None, Some(format!("{} blobs, {bytes} bytes", blobs.len())))
         }

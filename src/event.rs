@@ -199,6 +199,18 @@ pub enum EventBody {
         /// Full repository name, e.g. `127.0.0.1:5000/test`.
         repository: String,
     },
+    /// A pull of `reference` finished (Docker's `pull` image event), also
+    /// when the image was already up to date. Recorded in the pull's final
+    /// write, after its layer, image and reference events; the tables do not
+    /// change.
+    ImagePulled {
+        /// Canonical reference as pulled, e.g. `127.0.0.1:5000/test:1`,
+        /// `…@sha256:…`, or a bare repository for all its tags.
+        reference: String,
+        /// The image `reference` names after the pull (`""` when it names
+        /// none, as a bare repository without a `latest` tag).
+        image: String,
+    },
 }
 
 impl EventBody {
@@ -219,6 +231,7 @@ impl EventBody {
             EventBody::DistributionMetadataAdded { .. } => "distribution-metadata-added",
             EventBody::DistributionMetadataRemoved { .. } => "distribution-metadata-removed",
             EventBody::ImagePushed { .. } => "image-pushed",
+            EventBody::ImagePulled { .. } => "image-pulled",
         }
     }
 }

@@ -721,6 +721,9 @@ pub fn apply<T: KvMut>(t: &mut Tables<T>, env: &Envelope) -> Result<()> {
             // A record of a push: the reference and metadata it implies are
             // events of their own (see the variant's docs).
         }
+        EventBody::ImagePulled { .. } => {
+            // A record of a pull: what it changed are events of their own.
+        }
         EventBody::ContainerConfigured { id, config } => {
             if t.container(id)?.is_none() {
                 return Err(bad(format!("no container {id}")));

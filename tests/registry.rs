@@ -168,7 +168,7 @@ async fn push_then_pull_by_tag_and_digest_round_trips() {
     );
     assert_verified(&svc_b);
 
-    // Again: up to date, nothing written.
+    // Again: up to date; only the pull itself is recorded.
     let head = svc_b.store().head().unwrap();
     let again = svc_b.pull_image_with(&tag, fast_pull(None)).await.unwrap();
     assert_eq!(
@@ -178,7 +178,10 @@ async fn push_then_pull_by_tag_and_digest_round_trips() {
             format!("Status: Image is up to date for {tag}"),
         ]
     );
-    assert_eq!(svc_b.store().head().unwrap(), head);
+    let after = svc_b.store().head().unwrap();
+    assert_eq!(after.next_seq, head.next_seq + 1);
+    let written = svc_b.store().events(head.next_seq, head.next_seq).unwrap();
+    assert_eq!(written[0].body.kind(), "image-pulled");
 
     // Pull by digest into another fresh store: digest reference only.
     let (_c, svc_c) = service();

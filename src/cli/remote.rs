@@ -4,11 +4,18 @@
 //!
 //! Served remotely: `images`/`image ls`, `inspect`/`image inspect`,
 //! `tag`/`image tag`, `rmi`/`image rm`, `history`/`image history`, `load`,
-//! `save` (docker-archive), `image prune`, `import`. Other commands fail
-//! with a message saying the store is served. `audit` never comes here: it
-//! opens the store read-only.
+//! `save` (docker-archive), `image prune`, `import`, `container
+//! create/ls/rm` (`POST /containers/create`, `GET /containers/json`,
+//! `DELETE /containers/{id}`), `commit` (`POST /commit`) and `system df`
+//! (`GET /system/df`). `gc` and `fsck` have no Engine API route: they fail
+//! naming the server's pid and what to do. Other commands fail with a
+//! message saying the store is served. `audit` never comes here: it opens
+//! the store read-only.
 
-use super::{Command, Failure, HistoryArgs, ImageCommand, ImagesArgs, RmiArgs, render};
+use super::{
+    Command, ContainerCommand, Failure, HistoryArgs, ImageCommand, ImagesArgs, RmiArgs,
+    SystemCommand, render,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -56,6 +63,17 @@ async fn send(
     path: &str,
     body: ReqBody,
 ) -> Result<hyper::Response<hyper::body::Incoming>, Failure> {
+    send_typed(sock, method, path, body, None).await
+}
+
+/// [`send`] with a `Content-Type`.
+async fn send_typed(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: ReqBody,
+    content_type: Option<&str>,
+) -> Result<hyper::Response<hyper::body::Incoming>, Failure> {
     let stream = UnixStream::connect(sock).await.map_err(|e| {
         Failure(format!(
             "Cannot connect to strata serve at unix://{}: {e}",
@@ -69,16 +87,18 @@ async fn send(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(format!("/v1.41{path}"))
         .header("Host", "strata")
         .header(
             "User-Agent",
             concat!("strata-cli/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(body)
-        .map_err(|e| Failure(e.to_string()))?;
+        );
+    if let Some(t) = content_type {
+        req = req.header("Content-Type", t);
+    }
+    let req = req.body(body).map_err(|e| Failure(e.to_string()))?;
     sender
         .send_request(req)
         .await
@@ -187,6 +207,25 @@ pub(super) async fn run(command: Command, sock: &Path) -> Result<(), Failure> {
             file,
             reference,
         } => import(sock, &mut out, message, change, file, reference).await,
+        Command::Container { command } => container(sock, &mut out, command).await,
+        Command::Commit {
+            message,
+            author,
+            change,
+            pause,
+            container,
+            reference,
+        } => {
+            commit(
+                sock, &mut out, message, author, change, container, reference, pause,
+            )
+            .await
+        }
+        Command::System {
+            command: SystemCommand::Df { format },
+        } => system_df(sock, &mut out, format == "json").await,
+        Command::Gc { .. } => Err(maintenance(sock, "gc").await),
+        Command::Fsck { .. } => Err(maintenance(sock, "fsck").await),
         _ => Err(Failure(format!(
             "strata: the store is served by `strata serve` (unix://{}); this command is not available through the server yet: stop the server or use the docker CLI with DOCKER_HOST=unix://{}",
             sock.display(),
@@ -491,4 +530,301 @@ async fn import(
     )
     .await?;
     messages(resp, out, true).await
+}
+
+/// The pid of the process serving `sock` (the peer of a connection to it).
+async fn server_pid(sock: &Path) -> Option<i32> {
+    let stream = UnixStream::connect(sock).await.ok()?;
+    stream.peer_cred().ok()?.pid()
+}
+
+/// Why `command` (gc, fsck) cannot run while the store is served: they
+/// need the store to themselves and the Engine API has no route for them.
+async fn maintenance(sock: &Path, command: &str) -> Failure {
+    let (who, stop) = match server_pid(sock).await {
+        Some(pid) => (
+            format!("`strata serve` (pid {pid}, unix://{})", sock.display()),
+            format!("stop the server (kill {pid})"),
+        ),
+        None => (
+            format!("`strata serve` (unix://{})", sock.display()),
+            "stop the server".to_string(),
+        ),
+    };
+    Failure(format!(
+        "strata: the store is served by {who}; `strata {command}` needs the store to itself and the server has no route for it: {stop}, run `strata {command}`, then start `strata serve` again"
+    ))
+}
+
+/// A JSON request body.
+fn json_body(v: &serde_json::Value) -> ReqBody {
+    Full::new(Bytes::from(v.to_string()))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// `POST` a JSON body (with its content type); status and body.
+async fn post_json(
+    sock: &Path,
+    path: &str,
+    v: &serde_json::Value,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let resp = send_typed(sock, "POST", path, json_body(v), Some("application/json")).await?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure(format!("strata serve: {e}")))?
+        .to_bytes()
+        .to_vec();
+    Ok((status, body))
+}
+
+async fn container(
+    sock: &Path,
+    out: &mut impl Write,
+    cmd: ContainerCommand,
+) -> Result<(), Failure> {
+    match cmd {
+        ContainerCommand::Create { name, image } => {
+            // The local path records no config: commit then starts from
+            // the config dockerd gives a container created from `image`
+            // alone. Send exactly that config (with the image's ID, as the
+            // local record names it), so both paths create the same record.
+            // An image the server cannot find is sent as named: the create
+            // route then words the error as the local path does.
+            let (st, body) = request(
+                sock,
+                "GET",
+                &format!("/images/{}/json", enc(&image)),
+                empty(),
+            )
+            .await?;
+            let found: serde_json::Value = if st == 200 {
+                json(&body)?
+            } else {
+                serde_json::Value::Null
+            };
+            let id = found["Id"].as_str().unwrap_or(&image);
+            let config = serde_json::json!({
+                "AttachStdout": true,
+                "AttachStderr": true,
+                "Image": id,
+                "Labels": {},
+            });
+            let mut path = "/containers/create".to_string();
+            if let Some(n) = &name {
+                path.push_str(&format!("?name={}", enc_q(n)));
+            }
+            let (st, body) = post_json(sock, &path, &config).await?;
+            if st != 201 {
+                return Err(daemon(&body));
+            }
+            let created: serde_json::Value = json(&body)?;
+            let id = created["Id"].as_str().unwrap_or_default();
+            // `<root>/containers/<id>/rw`; the socket is `<root>/strata.sock`.
+            let root = sock.parent().unwrap_or(Path::new("."));
+            let rw = root.join("containers").join(id).join("rw");
+            writeln!(out, "{id}\t{}", rw.display())?;
+        }
+        ContainerCommand::Ls => {
+            let (st, body) = request(sock, "GET", "/containers/json?all=1", empty()).await?;
+            if st != 200 {
+                return Err(daemon(&body));
+            }
+            let mut list: Vec<serde_json::Value> = json(&body)?;
+            // The local listing is in ID order.
+            list.sort_by(|a, b| a["Id"].as_str().cmp(&b["Id"].as_str()));
+            let mut lines = vec!["CONTAINER ID\tIMAGE\tNAMES".to_string()];
+            for c in &list {
+                let id = c["Id"].as_str().unwrap_or_default();
+                let name = c["Names"][0].as_str().unwrap_or_default();
+                lines.push(format!(
+                    "{}\t{}\t{}",
+                    &id[..12.min(id.len())],
+                    render::truncate_id(c["ImageID"].as_str().unwrap_or_default()),
+                    name.strip_prefix('/').unwrap_or(name)
+                ));
+            }
+            write!(out, "{}", render::docker_table(&lines))?;
+        }
+        ContainerCommand::Rm { containers } => {
+            let mut errors = Vec::new();
+            for c in &containers {
+                let (st, body) =
+                    request(sock, "DELETE", &format!("/containers/{}", enc(c)), empty()).await?;
+                if st == 204 || st == 200 {
+                    writeln!(out, "{c}")?;
+                } else {
+                    errors.push(daemon(&body).0);
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Failure(errors.join("\n")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `strata commit` through `POST /commit` (the local path's client-side
+/// reference handling, then the daemon's).
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    sock: &Path,
+    out: &mut impl Write,
+    message: Option<String>,
+    author: Option<String>,
+    changes: Vec<String>,
+    container: String,
+    reference: Option<String>,
+    pause: bool,
+) -> Result<(), Failure> {
+    let mut q = vec![format!("container={}", enc_q(&container))];
+    if let Some(r) = reference.as_deref().filter(|r| !r.is_empty()) {
+        let parsed = strata::Reference::parse_normalized_named(r)
+            .map_err(|e| Failure(e.message().to_string()))?;
+        if parsed.digest().is_some() {
+            return Err(Failure(
+                "refusing to create a tag with a digest reference".to_string(),
+            ));
+        }
+        let parsed = parsed.tag_name_only();
+        q.push(format!("repo={}", enc_q(&parsed.familiar_name())));
+        q.push(format!("tag={}", enc_q(parsed.tag().unwrap_or_default())));
+    }
+    if let Some(a) = &author {
+        q.push(format!("author={}", enc_q(a)));
+    }
+    if let Some(m) = &message {
+        q.push(format!("comment={}", enc_q(m)));
+    }
+    for c in &changes {
+        q.push(format!("changes={}", enc_q(c)));
+    }
+    q.push(format!("pause={}", if pause { 1 } else { 0 }));
+    let (st, body) = request(sock, "POST", &format!("/commit?{}", q.join("&")), empty()).await?;
+    if st != 201 && st != 200 {
+        return Err(daemon(&body));
+    }
+    let v: serde_json::Value = json(&body)?;
+    writeln!(out, "{}", v["Id"].as_str().unwrap_or_default())?;
+    Ok(())
+}
+
+/// A container of `system df --format json`, as the local path prints it.
+#[derive(serde::Serialize)]
+struct DfContainer {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Names")]
+    names: Vec<String>,
+    #[serde(rename = "Image")]
+    image: String,
+    #[serde(rename = "ImageID")]
+    image_id: String,
+    #[serde(rename = "Command")]
+    command: String,
+    #[serde(rename = "Created")]
+    created: i64,
+    #[serde(rename = "SizeRw")]
+    size_rw: i64,
+    #[serde(rename = "SizeRootFs")]
+    size_root_fs: i64,
+    #[serde(rename = "State")]
+    state: String,
+    #[serde(rename = "Status")]
+    status: String,
+}
+
+/// `system df --format json`'s body, as the local path prints it.
+#[derive(serde::Serialize)]
+struct DiskUsage {
+    #[serde(rename = "LayersSize")]
+    layers_size: i64,
+    #[serde(rename = "Images")]
+    images: Vec<strata::ImageSummary>,
+    #[serde(rename = "Containers")]
+    containers: Vec<DfContainer>,
+    #[serde(rename = "Volumes")]
+    volumes: Vec<serde_json::Value>,
+    #[serde(rename = "BuildCache")]
+    build_cache: Option<Vec<serde_json::Value>>,
+    #[serde(rename = "BuilderSize")]
+    builder_size: i64,
+}
+
+/// `strata system df` through `GET /system/df`.
+async fn system_df(sock: &Path, out: &mut impl Write, as_json: bool) -> Result<(), Failure> {
+    let (st, body) = request(sock, "GET", "/system/df", empty()).await?;
+    if st != 200 {
+        return Err(daemon(&body));
+    }
+    let v: serde_json::Value = json(&body)?;
+    let images: Vec<strata::ImageSummary> = serde_json::from_value(v["Images"].clone())
+        .map_err(|e| Failure(format!("strata serve: bad response: {e}")))?;
+    let i64_of = |v: &serde_json::Value| v.as_i64().unwrap_or(0);
+    let str_of = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut containers: Vec<DfContainer> = v["Containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| DfContainer {
+            id: str_of(&c["Id"]),
+            names: c["Names"]
+                .as_array()
+                .map(|a| a.iter().map(str_of).collect())
+                .unwrap_or_default(),
+            // The local path names the image by its ID.
+            image: str_of(&c["ImageID"]),
+            image_id: str_of(&c["ImageID"]),
+            command: str_of(&c["Command"]),
+            created: i64_of(&c["Created"]),
+            size_rw: i64_of(&c["SizeRw"]),
+            size_root_fs: i64_of(&c["SizeRootFs"]),
+            state: str_of(&c["State"]),
+            status: str_of(&c["Status"]),
+        })
+        .collect();
+    // The local listing is in ID order.
+    containers.sort_by(|a, b| a.id.cmp(&b.id));
+    let du = DiskUsage {
+        layers_size: i64_of(&v["LayersSize"]),
+        images,
+        containers,
+        volumes: Vec::new(),
+        build_cache: None,
+        builder_size: i64_of(&v["BuilderSize"]),
+    };
+    if as_json {
+        let line = serde_json::to_string(&du).map_err(|e| Failure(e.to_string()))?;
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    let view = render::DiskUsage {
+        layers_size: du.layers_size,
+        images: du
+            .images
+            .iter()
+            .map(|i| render::DfImage {
+                containers: i.containers,
+                virtual_size: i.virtual_size,
+                shared_size: i.shared_size,
+            })
+            .collect(),
+        containers: du
+            .containers
+            .iter()
+            .map(|c| render::DfContainer {
+                state: c.state.clone(),
+                size_rw: c.size_rw,
+            })
+            .collect(),
+        volumes: Vec::new(),
+        build_cache: Vec::new(),
+    };
+    write!(out, "{}", render::render_system_df(&view))?;
+    Ok(())
 }

@@ -20,7 +20,7 @@ use super::{Progress, ProgressSender, send, short};
 use crate::content::ContentStore;
 use crate::digest::{Hasher, chain_ids, sha256_digest};
 use crate::error::{Error, Result};
-use crate::event::{Actor, ImageSource};
+use crate::event::{Actor, EventBody, ImageSource};
 use crate::layer::IngestedLayer;
 use crate::reference::Reference;
 use crate::service::ImageService;
@@ -194,8 +194,10 @@ pub async fn pull(
         lines: Vec::new(),
         images: Vec::new(),
     };
-    for one in &refs {
-        let img = pull_one(svc, actor, &sess, one, &opts).await?;
+    for (i, one) in refs.iter().enumerate() {
+        // The `ImagePulled` record goes into the last write of the pull.
+        let last = (i + 1 == refs.len()).then_some(&r);
+        let img = pull_one(svc, actor, &sess, one, &opts, last).await?;
         let line = format!("Digest: {}", img.digest);
         send(&opts.progress, Progress::Status(line.clone()));
         report.lines.push(line);
@@ -205,6 +207,16 @@ pub async fn pull(
             report.lines.push(line);
         }
         report.images.push(img);
+    }
+    if refs.is_empty() {
+        // Nothing to write but the record of the pull.
+        let (svc2, actor2, r2) = (svc.clone(), actor.clone(), r.clone());
+        tokio::task::spawn_blocking(move || {
+            svc2.store()
+                .write(&actor2, |w| w.emit(pulled_event(w, &r2)))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("worker failed: {e}")))??;
     }
     if r.is_name_only() {
         let updated = report.images.iter().any(|i| i.updated);
@@ -320,12 +332,24 @@ pub(crate) fn is_schema1(mt: &str) -> bool {
     )
 }
 
+/// The `ImagePulled` record of a pull of `pulled`: the image it names now.
+fn pulled_event(w: &crate::store::Writer<'_>, pulled: &Reference) -> EventBody {
+    let reference = pulled.canonical_string();
+    let image = lookup::get_image(w.tables(), &reference)
+        .map(|f| f.id)
+        .unwrap_or_default();
+    EventBody::ImagePulled { reference, image }
+}
+
+/// Pull one tag or digest; with `pulled`, its write also records the pull
+/// of `pulled` (the reference the user asked for).
 async fn pull_one(
     svc: &ImageService,
     actor: &Actor,
     sess: &Arc<Session>,
     r: &Reference,
     opts: &PullOptions,
+    pulled: Option<&Reference>,
 ) -> Result<PulledImage> {
     let store = svc.store();
     let path = r.path().to_string();
@@ -428,7 +452,8 @@ async fn pull_one(
         write_plan = Some((config, layers));
     }
 
-    // The one write: layers, image, references.
+    // The one write: layers, image, references (and the pull's record).
+    let pulled = pulled.cloned();
     let r2 = r.clone();
     let digest2 = digest.clone();
     let id2 = image_id.clone();
@@ -468,7 +493,11 @@ async fn pull_one(
                     "image {id2} was deleted during the pull; pull again"
                 )));
             }
-            tag_pulled(w, &r2, &digest2, &id2)
+            let updated = tag_pulled(w, &r2, &digest2, &id2)?;
+            if let Some(p) = &pulled {
+                w.emit(pulled_event(w, p))?;
+            }
+            Ok(updated)
         })
     })
     .await

@@ -171,21 +171,11 @@ pub async fn inspect(ctx: Ctx, name: &str) -> ApiResult<Response<Body>> {
     Ok(json_response(200, &body))
 }
 
-fn valid_name(name: &str) -> bool {
-    let n = name.strip_prefix('/').unwrap_or(name);
-    let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && n.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
-
 /// `POST /containers/create`: a container record; 201 `{"Id":…,"Warnings":[]}`.
 pub async fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     let name = ctx.query.get("name").to_string();
-    if !name.is_empty() && !valid_name(&name) {
-        return Err(ApiError::bad_request(format!(
-            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )));
+    if !name.is_empty() {
+        crate::service::check_container_name(&name)?;
     }
     let ctype = ctx
         .req

@@ -5,7 +5,7 @@
 //!   events it stands for ([`Mapper`]); history (`since`/`until`) is a replay
 //!   of the log, live events come from [`Store::subscribe`];
 //! * events the log cannot express (`prune`, `save`, `load` of an image that
-//!   was already present, `pull`) are emitted by the route handlers through
+//!   was already present) are emitted by the route handlers through
 //!   [`Hub::emit`]. They are not stored: a bounded ring (256, like dockerd's
 //!   buffer) keeps the recent ones for `since` queries while this server runs.
 //!
@@ -16,7 +16,7 @@
 //!   references without an `untag` event in dockerd; the log cannot tell
 //!   those removals apart, so strata emits `untag` for every removed reference;
 //! * container `commit` events are not mapped (`import` maps from an
-//!   `ImageCreated` of source Import; `pull` comes from its route, `push`
+//!   `ImageCreated` of source Import; `pull` from `ImagePulled`, `push`
 //!   from `ImagePushed`, one per pushed tag: for a push of all tags dockerd
 //!   emits one event whose Actor ID is the bare repository name);
 //! * history goes back to the start of the log (dockerd keeps 256 events);
@@ -240,6 +240,17 @@ impl Mapper {
                     "push",
                     &pushed,
                     self.image_attrs(image, &familiar(repository), true),
+                    t,
+                )]
+            }
+            EventBody::ImagePulled { reference, image } => {
+                let repo = Reference::parse(reference)
+                    .map(|r| r.familiar_name())
+                    .unwrap_or_else(|_| reference.clone());
+                vec![EventMessage::image(
+                    "pull",
+                    &familiar(reference),
+                    self.image_attrs(image, &repo, true),
                     t,
                 )]
             }

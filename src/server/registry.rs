@@ -7,16 +7,14 @@
 //! library's typed [`Progress`] values. As in dockerd, an error before the
 //! first message is an ordinary HTTP error; after it, the error is the last
 //! message of the stream (`{"errorDetail":{"message":…},"error":…}`).
-//! Successful pulls emit the `pull` image event (image-service.md §6),
-//! which the log does not record; a push's `push` events are mapped from
-//! its `ImagePushed` log events.
+//! A pull's `pull` image event (image-service.md §6) and a push's `push`
+//! events are mapped from their `ImagePulled` / `ImagePushed` log events.
 
+use super::Body;
 use super::errors::{ApiError, ApiResult};
-use super::events::{EventMessage, now_nanos};
 use super::json::{JsonMessage, marshal_html};
 use super::router::{Ctx, compare_versions, json_response};
 use super::stream::channel_body;
-use super::{Body, State};
 use crate::distribution::{Auth, Progress, PullOptions, PushOptions};
 use crate::filters::Filters;
 use crate::reference::{Reference, go_quote};
@@ -24,8 +22,6 @@ use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Response};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The credentials of an `X-Registry-Auth` header: `None` when absent,
@@ -264,23 +260,6 @@ async fn stream_job<T: Send + 'static>(
     Ok(stream_response(out))
 }
 
-/// Emit a `pull`/`push` event: Actor ID = `reference`, attributes = the
-/// labels of the image it resolves to (if any) plus `name` = `repo`.
-fn emit_event(state: &Arc<State>, action: &str, reference: &str, repo: &str) {
-    use crate::service::lookup::get_image;
-    let mut attrs: BTreeMap<String, String> = state
-        .svc
-        .store()
-        .read(|t| Ok(get_image(t, reference).ok().and_then(|f| f.row.labels)))
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    attrs.insert("name".into(), repo.to_string());
-    state
-        .hub
-        .emit(EventMessage::image(action, reference, attrs, now_nanos()));
-}
-
 // ------------------------------------------------------------ platform
 
 const KNOWN_OS: &[&str] = &[
@@ -427,8 +406,6 @@ pub async fn pull(ctx: Ctx) -> ApiResult<Response<Body>> {
                 .map_err(|e| ApiError::bad_request(e.message()))?,
         };
     }
-    let reference = r.familiar_string();
-    let repo = r.familiar_name();
     let (ptx, prx) = mpsc::unbounded_channel();
     let opts = PullOptions {
         platform,
@@ -438,12 +415,12 @@ pub async fn pull(ctx: Ctx) -> ApiResult<Response<Body>> {
         ..PullOptions::default()
     };
     let svc = ctx.svc.clone();
-    let state = ctx.state.clone();
     let target = r.canonical_string();
+    // The `pull` event comes from the log (`ImagePulled`), not from here.
     stream_job(
         async move { svc.pull_image_with(&target, opts).await },
         prx,
-        move |_report| emit_event(&state, "pull", &reference, &repo),
+        |_report| {},
     )
     .await
 }

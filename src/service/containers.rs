@@ -60,7 +60,13 @@ impl ImageService {
         name: Option<&str>,
         config: Option<crate::config::ContainerConfig>,
     ) -> Result<String> {
-        let (image, name) = (image.to_string(), name.map(str::to_string));
+        if let Some(n) = name {
+            check_container_name(n)?;
+        }
+        let (image, name) = (
+            image.to_string(),
+            name.map(|n| n.strip_prefix('/').unwrap_or(n).to_string()),
+        );
         self.blocking(move |s| {
             let (id, top) = s.store().write(&s.actor, |w| {
                 let img = get_image(w.tables(), &image)?;
@@ -158,5 +164,21 @@ impl ImageService {
             Ok(())
         })
         .await
+    }
+}
+
+/// Docker's container name rule: `/?[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub(crate) fn check_container_name(name: &str) -> Result<()> {
+    let n = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = n.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
     }
 }

@@ -6,6 +6,7 @@
 mod adopt;
 mod commit;
 mod containers;
+pub(crate) use containers::check_container_name;
 mod delete;
 mod distribution;
 mod import;
