@@ -609,6 +609,17 @@ impl Parser<'_> {
     /// A string starting at the opening quote; decoded like Go's `unquote`.
     fn string(&mut self) -> Result<String> {
         self.pos += 1;
+        // Most strings have no escapes and are valid UTF-8: copy them whole.
+        let rest = &self.src[self.pos..];
+        if let Some(n) = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            && rest[n] == b'"'
+            && let Ok(s) = std::str::from_utf8(&rest[..n])
+        {
+            self.pos += n + 1;
+            return Ok(s.to_string());
+        }
         let mut raw: Vec<u8> = Vec::new();
         let mut out = String::new();
         loop {

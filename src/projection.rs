@@ -503,11 +503,41 @@ impl<T: Kv> Tables<T> {
     }
 }
 
+/// What folding an event needs from its bytes that does not depend on the
+/// tables (an image's ID and decoded config), computed ahead of
+/// [`apply_decoded`], e.g. on another thread while a replay folds.
+pub struct Decoded {
+    id: String,
+    config: Result<ImageConfig>,
+}
+
+impl Decoded {
+    /// The table-independent part of applying `env`, if it has one.
+    pub fn of(env: &Envelope) -> Option<Decoded> {
+        match &env.body {
+            EventBody::ImageCreated { config, .. } => Some(Decoded {
+                id: sha256_digest(config),
+                config: ImageConfig::from_json(config),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Fold one event into the tables. The only writer of projection tables:
 /// live writes and replay both come here. An event that does not fit the
 /// current tables (a log that was tampered with, or a bug) is a
 /// [`crate::ErrorKind::Corrupt`] error, and the surrounding transaction aborts.
 pub fn apply<T: KvMut>(t: &mut Tables<T>, env: &Envelope) -> Result<()> {
+    apply_decoded(t, env, Decoded::of(env))
+}
+
+/// [`apply`] with `decoded` = [`Decoded::of`]`(env)`, computed beforehand.
+pub fn apply_decoded<T: KvMut>(
+    t: &mut Tables<T>,
+    env: &Envelope,
+    decoded: Option<Decoded>,
+) -> Result<()> {
     let bad = |what: String| Error::corrupt(format!("event {} does not apply: {what}", env.seq));
     match &env.body {
         EventBody::LayerRegistered {
@@ -554,11 +584,17 @@ pub fn apply<T: KvMut>(t: &mut Tables<T>, env: &Envelope) -> Result<()> {
             parent,
             source,
         } => {
-            let id = sha256_digest(config);
+            let Decoded { id, config: cfg } = match decoded {
+                Some(d) => d,
+                None => Decoded {
+                    id: sha256_digest(config),
+                    config: ImageConfig::from_json(config),
+                },
+            };
             if t.has_image(&id)? {
                 return Err(bad(format!("image {id} already exists")));
             }
-            let cfg = ImageConfig::from_json(config).map_err(|e| bad(e.to_string()))?;
+            let cfg = cfg.map_err(|e| bad(e.to_string()))?;
             let diff_ids = cfg
                 .rootfs
                 .as_ref()

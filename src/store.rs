@@ -413,19 +413,55 @@ fn replay_dump<T: ReadableTable<u64, &'static [u8]>>(events: &T, to: u64) -> Res
     replay_in_memory(events, to)?.dump()
 }
 
-/// Fold events `1..=to` of `events` into fresh in-memory tables.
+/// Fold events `1..=to` of `events` into fresh in-memory tables. Two
+/// threads: this one reads and decodes events (configs included), the
+/// other folds them in order.
 fn replay_in_memory<T: ReadableTable<u64, &'static [u8]>>(
     events: &T,
     to: u64,
 ) -> Result<MemTables> {
-    let mut tables = MemTables::new();
-    for item in events.range(1..=to)? {
-        let (k, v) = item?;
-        let env =
-            Envelope::decode(v.value()).map_err(|e| e.context(format!("event {}", k.value())))?;
-        projection::apply(&mut tables, &env)?;
-    }
-    Ok(tables)
+    type Batch = Vec<(Envelope, Option<projection::Decoded>)>;
+    const BATCH: usize = 256;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(64);
+    std::thread::scope(|scope| {
+        let folder = scope.spawn(move || -> Result<MemTables> {
+            let mut tables = MemTables::new();
+            for batch in rx {
+                for (env, decoded) in batch {
+                    projection::apply_decoded(&mut tables, &env, decoded)?;
+                }
+            }
+            Ok(tables)
+        });
+        let read = (|| -> Result<()> {
+            let mut batch = Vec::with_capacity(BATCH);
+            for item in events.range(1..=to)? {
+                let (k, v) = item?;
+                let env = Envelope::decode(v.value())
+                    .map_err(|e| e.context(format!("event {}", k.value())))?;
+                let decoded = projection::Decoded::of(&env);
+                batch.push((env, decoded));
+                if batch.len() == BATCH
+                    && tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_err()
+                {
+                    // The folder stopped on an error: it reports it.
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(batch);
+            Ok(())
+        })();
+        drop(tx);
+        // The folder's error comes first: it is about an earlier event
+        // than any error the reader met.
+        let tables = folder
+            .join()
+            .map_err(|_| Error::internal("replay thread panicked"))??;
+        read?;
+        Ok(tables)
+    })
 }
 
 fn first_difference(live: &Dump, replayed: &Dump) -> Option<String> {
