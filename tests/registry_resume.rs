@@ -150,6 +150,14 @@ async fn fake(s: &Served, first: First, honour_range: bool) -> Fake {
                         Ok(0) | Err(_) => return,
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
+                    if buf.first() == Some(&0x16) {
+                        // A TLS hello (the client tries https first on a
+                        // loopback registry): answer as a plain HTTP server does.
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
                 }
                 let text = String::from_utf8_lossy(&buf).to_string();
                 let mut parts = text.split_whitespace();
