@@ -237,3 +237,43 @@ fn history_quiet_and_audit_log() {
             .ends_with("via strata-cli")
     );
 }
+
+#[test]
+fn squash_makes_one_layer_and_tags_it() {
+    let d = with_chain();
+    let root = d.path();
+    let inspect = |name: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&ok(root, &["inspect", name])).unwrap();
+        v[0].clone()
+    };
+    let before = inspect("dev/chain:1");
+    let layers = before["RootFS"]["Layers"].as_array().unwrap().len();
+    assert!(layers > 1, "the fixture has {layers} layers");
+    let out = ok(root, &["squash", "-t", "sq:1", "dev/chain:1"]);
+    let id = out.trim_end();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{out:?}");
+    let after = inspect("sq:1");
+    assert_eq!(after["Id"], id);
+    assert_eq!(after["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    assert_eq!(after["Size"], before["Size"]);
+    let history = ok(root, &["history", "--format", "json", "sq:1"]);
+    let top: serde_json::Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        top["Comment"],
+        format!("create new from {}", before["Id"].as_str().unwrap())
+    );
+    let templ = strata(root, &["history", "--format", "{{.Comment}}", "sq:1"]);
+    assert_eq!(
+        (templ.code, templ.stderr.as_str()),
+        (1, "unknown format \"{{.Comment}}\": use table or json\n")
+    );
+    // A bad tag is refused before anything is made.
+    let bad = strata(root, &["squash", "-t", "Bad:1", "dev/chain:1"]);
+    assert_eq!(bad.code, 1);
+    assert_eq!(
+        bad.stderr,
+        "invalid reference format: repository name must be lowercase\n"
+    );
+    assert_eq!(ok(root, &["images", "-q"]).lines().count(), 2);
+    ok(root, &["audit", "verify"]);
+}

@@ -53,6 +53,37 @@ pub async fn commit(
     Ok(())
 }
 
+/// `strata squash [--parent P] [-t REPO[:TAG]] IMAGE`: prints `sha256:<id>`.
+/// The tag is checked before anything is made; the new image and its tag
+/// are two writes (the tag is the last).
+pub async fn squash(
+    svc: &ImageService,
+    out: &mut impl Write,
+    image: String,
+    parent: Option<String>,
+    tag: Option<String>,
+) -> Result<(), Failure> {
+    let reference = match tag.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => {
+            let r = strata::Reference::parse_normalized_named(t)
+                .map_err(|e| Failure(e.message().to_string()))?;
+            if r.digest().is_some() {
+                return Err(Failure(
+                    "refusing to create a tag with a digest reference".to_string(),
+                ));
+            }
+            Some(r.tag_name_only())
+        }
+        None => None,
+    };
+    let id = svc.squash_image(&image, parent.as_deref()).await?;
+    if let Some(r) = reference {
+        svc.tag_image_with_reference(&id, &r).await?;
+    }
+    writeln!(out, "{id}")?;
+    Ok(())
+}
+
 /// `strata container create [--name NAME] IMAGE`: prints `ID\tRWPATH`.
 pub async fn container_create(
     svc: &ImageService,

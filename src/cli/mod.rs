@@ -191,6 +191,18 @@ enum Command {
         /// REPOSITORY[:TAG]
         reference: Option<String>,
     },
+    /// Squash an image's layers above PARENT (or all of them) into one new
+    /// layer, as `docker build --squash` does; prints the new image's ID.
+    Squash {
+        /// Squash only the layers above this image (an ancestor of IMAGE).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Tag the new image REPOSITORY[:TAG].
+        #[arg(short = 't', long)]
+        tag: Option<String>,
+        /// The image (name or ID).
+        image: String,
+    },
     /// Migrate images from another store.
     Migrate {
         #[command(subcommand)]
@@ -623,6 +635,9 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Squash { parent, tag, image } => {
+            commit::squash(&svc, &mut out, image, parent, tag).await
+        }
         Command::Migrate {
             command: MigrateCommand::FromDocker { path, driver },
         } => adopt::run(&svc, &mut out, path, driver).await,
@@ -981,6 +996,12 @@ fn print_history(
     items: &[strata::HistoryItem],
     a: &HistoryArgs,
 ) -> Result<(), Failure> {
+    if a.format != "json" && a.format != "table" {
+        return Err(Failure(format!(
+            "unknown format {:?}: use table or json",
+            a.format
+        )));
+    }
     if a.format == "json" {
         for i in items {
             writeln!(
