@@ -20,11 +20,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// redb's page cache, in MiB, unless `STRATA_CACHE_MIB` says otherwise.
+/// redb's own default (1 GiB) lets a long-running `strata serve` grow by
+/// every page it has touched; the OS page cache keeps the rest warm.
+const DEFAULT_CACHE_MIB: usize = 32;
+
 /// redb settings shared by writers and read-only openers: one writing
-/// process, any number of readers that follow its commits.
+/// process, any number of readers that follow its commits, and a bounded
+/// page cache.
 fn builder() -> redb::Builder {
     let mut b = redb::Builder::new();
     b.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+    let mib = std::env::var("STRATA_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_CACHE_MIB);
+    b.set_cache_size(mib << 20);
     b
 }
 
