@@ -968,7 +968,7 @@ async fn d4_stopped_container() {
     let id = img.id();
     let short = &id[7..19];
     let cid = svc
-        .create_container("committed:v1", Some("c"))
+        .create_container("committed:v1", Some("c1"))
         .await
         .unwrap();
     assert_eq!(
