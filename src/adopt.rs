@@ -14,7 +14,12 @@
 //!   files): each layer stream is reassembled byte for byte as tar-split's
 //!   `asm.WriteOutputTarStream` does (raw segments from the tar-split file,
 //!   file payloads from the layer directory with their crc64 checked) and
-//!   must hash to the layer's DiffID.
+//!   must hash to the layer's DiffID. Whiteouts and opaque directories need
+//!   nothing from the layer directory (their tar headers are tar-split
+//!   segments, with no payload), so overlay2's 0:0 character devices and
+//!   `trusted.overlay.opaque` xattrs are never read. A layer's size is its
+//!   `size` file (what dockerd reports: for overlay2 the disk usage of `diff`,
+//!   not the tar entries' sum), else the entries' sum.
 //! - `image/<d>/repositories.json`: tags and digest references.
 //! - `image/<d>/distribution/v2metadata-by-diffid`: carried into the store's
 //!   distribution metadata side file (not part of the log).
@@ -266,23 +271,30 @@ pub(crate) fn adopt(
                 .get(c)
                 .and_then(|l| l.as_ref())
                 .ok_or_else(|| Error::internal(format!("layer {c} vanished")))?;
-            let ingested = match by_diff_id.get(&meta.diff_id) {
+            let mut ingested = match by_diff_id.get(&meta.diff_id) {
                 // Same content on another parent: one blob, already verified.
                 Some(l) => l.clone(),
                 None => {
                     let l = reassemble(cs, root, &layerdb, &driver, c, meta)?;
-                    if let Some(size) = meta.size
-                        && size != l.diff_size
-                    {
-                        report.notes.push(format!(
-                            "layer {c}: size file says {size}, its entries sum to {}",
-                            l.diff_size
-                        ));
-                    }
                     by_diff_id.insert(meta.diff_id.clone(), l.clone());
                     l
                 }
             };
+            // The size dockerd reports is its layer's size file: for vfs the
+            // sum of the tar entries' sizes, for overlay2 the disk usage of
+            // the layer's diff directory (symlink targets counted, hard
+            // links once), which differs by design.
+            if let Some(size) = meta.size
+                && size != ingested.diff_size
+            {
+                if driver == "vfs" {
+                    report.notes.push(format!(
+                        "layer {c}: size file says {size}, its entries sum to {}",
+                        ingested.diff_size
+                    ));
+                }
+                ingested.diff_size = size;
+            }
             done.insert(c.clone(), ingested);
         }
     }
