@@ -433,6 +433,131 @@ async fn login_over_tls() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_over_tls() {
+    let pki = pki();
+    let p = pki.path();
+    let Some(reg) = TlsRegistry::start(p, "server", None) else {
+        return;
+    };
+    let Some(plain) = plain_registry() else {
+        return;
+    };
+    let h = reg.host.clone();
+    let pl = plain.host.clone();
+    let certs = certs_dir(p, &h, &[("ca.crt", "ca.crt")]);
+    let empty = tempfile::tempdir().unwrap();
+    let secure = |d: &Path| RegistryOptions::secure_only(d);
+    let advice = |host: &str| {
+        format!(
+            "If this private registry supports only HTTP or HTTPS with an unknown CA certificate, \
+             please add `--insecure-registry {host}` to the daemon's arguments. In the case of HTTPS, \
+             if you have access to the registry's CA certificate, no need for the flag; simply place \
+             the CA certificate at /etc/docker/certs.d/{host}/ca.crt"
+        )
+    };
+    let dead = format!("127.0.0.1:{}", free_port());
+    // (name, term, options, expected error). Registry 2.8 has no v1
+    // search API: a reachable registry answers 404, as dockerd reports it.
+    let cases: Vec<(&str, String, RegistryOptions, String)> = vec![
+        (
+            "secure, CA in the certs dir: reached over https",
+            format!("{h}/test"),
+            secure(certs.path()),
+            "Unexpected status code 404".into(),
+        ),
+        (
+            "secure, no CA: unknown authority, no http fallback",
+            format!("{h}/test"),
+            secure(empty.path()),
+            format!(
+                "invalid registry endpoint https://{h}/v1/: Get \"https://{h}/v1/_ping\": \
+                 x509: certificate signed by unknown authority. {}",
+                advice(&h)
+            ),
+        ),
+        (
+            "insecure loopback: https without verification",
+            format!("{h}/test"),
+            RegistryOptions {
+                certs_dir: empty.path().into(),
+                ..RegistryOptions::default()
+            },
+            "Unexpected status code 404".into(),
+        ),
+        (
+            "insecure loopback plain-http registry: http fallback",
+            format!("{pl}/test"),
+            RegistryOptions {
+                certs_dir: empty.path().into(),
+                ..RegistryOptions::default()
+            },
+            "Unexpected status code 404".into(),
+        ),
+        (
+            "secure plain-http registry: no fallback",
+            format!("{pl}/test"),
+            secure(empty.path()),
+            format!(
+                "invalid registry endpoint https://{pl}/v1/: Get \"https://{pl}/v1/_ping\": \
+                 http: server gave HTTP response to HTTPS client. {}",
+                advice(&pl)
+            ),
+        ),
+        (
+            "insecure, nothing listening: both attempts reported",
+            format!("{dead}/test"),
+            RegistryOptions {
+                certs_dir: empty.path().into(),
+                ..RegistryOptions::default()
+            },
+            format!(
+                "invalid registry endpoint \"http://{dead}/v1/\". HTTPS attempt: \
+                 Get \"https://{dead}/v1/_ping\": dial tcp {dead}: connect: connection refused. \
+                 HTTP attempt: Get \"http://{dead}/v1/_ping\": dial tcp {dead}: connect: connection refused"
+            ),
+        ),
+    ];
+    let (_d, svc) = service();
+    let mut failures = Vec::new();
+    for (name, term, opts, want) in cases {
+        let got = svc
+            .search_registry_for_images_with(&term, None, &strata::Filters::new(), None, &opts)
+            .await
+            .map_err(|e| e.message().to_string());
+        if got != Err(want.clone()) {
+            failures.push(format!("{name}:\n  got  {got:?}\n  want {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The CLI under the environment's defaults (loopback is insecure):
+    // https without verification answers 404; plain http to the TLS
+    // registry would have answered 400.
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["search", &format!("{h}/test")])
+        .env("STRATA_ROOT", root.path().join("store"))
+        .env("DOCKER_CONFIG", root.path().join("cfg"))
+        .env_remove("STRATA_INSECURE_REGISTRIES")
+        .env("STRATA_CERTS_DIR", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            false,
+            String::new(),
+            "Error response from daemon: Unexpected status code 404\n".to_string()
+        )
+    );
+}
+
 // ---------------------------------------------------------------- credential helpers
 
 const HELPER: &str = r#"#!/bin/sh

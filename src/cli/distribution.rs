@@ -128,7 +128,13 @@ pub async fn search(
         _ => "docker.io",
     };
     let mut results = svc
-        .search_registry_for_images(term, limit, &f, stored_auth(index))
+        .search_registry_for_images_with(
+            term,
+            limit,
+            &f,
+            stored_auth(index),
+            &RegistryOptions::from_env(),
+        )
         .await?;
     results.sort_by_key(|r| std::cmp::Reverse(r.star_count));
     let mut lines = vec!["NAME\tDESCRIPTION\tSTARS\tOFFICIAL\tAUTOMATED".to_string()];

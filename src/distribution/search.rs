@@ -1,7 +1,8 @@
 //! Search (spec §10): the v1 `/v1/search` API of an index, with the
 //! daemon-side filters.
 
-use super::client::{Auth, Url, empty, is_insecure, query_escape, read_body};
+use super::client::{Auth, Fail, Url, empty, query_escape, read_body};
+use super::tls::{RegistryOptions, Transport};
 use crate::error::{Error, Result};
 use crate::filters::Filters;
 use base64::Engine as _;
@@ -46,12 +47,25 @@ fn bool_filter(filters: &Filters, key: &str) -> Result<Option<bool>> {
 }
 
 /// `SearchRegistryForImages(term, limit, filters, auth)`: the results array
-/// of `GET /images/search`.
+/// of `GET /images/search`, under Docker's default registry settings.
 pub async fn search(
     term: &str,
     limit: Option<i64>,
     filters: &Filters,
     auth: Option<Auth>,
+) -> Result<Vec<SearchResult>> {
+    search_with(term, limit, filters, auth, &RegistryOptions::default()).await
+}
+
+/// [`search`] with explicit registry settings: a private index is pinged
+/// over https (verified unless it is insecure), then, for an insecure
+/// index only, over plain http (Docker's `newV1Endpoint`).
+pub async fn search_with(
+    term: &str,
+    limit: Option<i64>,
+    filters: &Filters,
+    auth: Option<Auth>,
+    opts: &RegistryOptions,
 ) -> Result<Vec<SearchResult>> {
     filters.validate(&["is-automated", "is-official", "stars"])?;
     let automated = bool_filter(filters, "is-automated")?;
@@ -89,27 +103,14 @@ pub async fn search(
     } else {
         remote
     };
-    let base = if official_index {
-        Url::parse("https://index.docker.io/v1/")?
-    } else if is_insecure(&index) {
-        Url::parse(&format!("http://{index}/v1/"))?
+    let (base, transport) = if official_index {
+        (
+            Url::parse("https://index.docker.io/v1/")?,
+            Transport::default(),
+        )
     } else {
-        return Err(Error::internal(format!(
-            "invalid registry endpoint https://{index}/v1/: strata's registry client speaks plain HTTP only (no TLS). \
-             If this private registry supports only HTTP or HTTPS with an unknown CA certificate, please add \
-             `--insecure-registry {index}` to the daemon's arguments. In the case of HTTPS, if you have access to \
-             the registry's CA certificate, no need for the flag; simply place the CA certificate at \
-             /etc/docker/certs.d/{index}/ca.crt"
-        )));
+        v1_endpoint(&index, opts).await?
     };
-    if !official_index {
-        let ping = base.join("_ping")?;
-        if let Err(e) = get(&ping, &[]).await {
-            return Err(Error::internal(format!(
-                "invalid registry endpoint \"{base}\". HTTPS attempt: strata has no TLS client. HTTP attempt: {e}"
-            )));
-        }
-    }
     let url = Url {
         path: format!("{}search?q={}&n={limit}", base.path, query_escape(&remote)),
         ..base.clone()
@@ -128,7 +129,9 @@ pub async fn search(
             ),
         ));
     }
-    let (status, body) = get(&url, &headers).await.map_err(Error::internal)?;
+    let (status, body) = get(&url, &headers, &transport)
+        .await
+        .map_err(Error::internal)?;
     if status != 200 {
         return Err(Error::internal(format!("Unexpected status code {status}")));
     }
@@ -143,11 +146,48 @@ pub async fn search(
         .collect())
 }
 
+/// Docker's `newV1Endpoint` for a private index: `GET <endpoint>_ping`
+/// over https (any answer will do), then over http if the index is
+/// insecure. The endpoint (`<scheme>://<index>/v1/`) and how to speak to it.
+async fn v1_endpoint(index: &str, opts: &RegistryOptions) -> Result<(Url, Transport)> {
+    let endpoints = opts.endpoints(index).map_err(Fail::into_error)?;
+    let v1 = |u: &Url| Url {
+        path: "/v1/".into(),
+        ..u.clone()
+    };
+    let mut https_err = None;
+    for ep in endpoints {
+        let base = v1(&ep.url);
+        let ping = base.join("_ping")?;
+        match get(&ping, &[], &ep.transport).await {
+            Ok(_) => return Ok((base, ep.transport)),
+            Err(e) => match https_err.take() {
+                None if !opts.is_insecure(index) => {
+                    return Err(Error::internal(format!(
+                        "invalid registry endpoint {base}: {e}. If this private registry supports only HTTP or HTTPS \
+                         with an unknown CA certificate, please add `--insecure-registry {index}` to the daemon's \
+                         arguments. In the case of HTTPS, if you have access to the registry's CA certificate, no \
+                         need for the flag; simply place the CA certificate at /etc/docker/certs.d/{index}/ca.crt"
+                    )));
+                }
+                None => https_err = Some(e),
+                Some(first) => {
+                    return Err(Error::internal(format!(
+                        "invalid registry endpoint \"{base}\". HTTPS attempt: {first}. HTTP attempt: {e}"
+                    )));
+                }
+            },
+        }
+    }
+    Err(Error::internal(format!("no endpoint for {index}")))
+}
+
 async fn get(
     url: &Url,
     headers: &[(String, String)],
+    transport: &Transport,
 ) -> std::result::Result<(u16, Vec<u8>), String> {
-    let sess_less = super::client::Session::plain(url.clone());
+    let sess_less = super::client::Session::plain_with(url.clone(), transport.clone());
     let resp = sess_less
         .send(Method::GET, url.clone(), headers.to_vec(), empty())
         .await

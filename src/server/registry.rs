@@ -188,21 +188,37 @@ fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     resp
 }
 
+/// A spawned job that is aborted when this is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Run `job` (which reports through the sender paired with `rx`) and
 /// answer with its message stream. An error before the first message is
 /// returned as an HTTP error; later ones end the stream. `done` runs after
 /// a success (for events).
+///
+/// As in dockerd, where the pull or push runs under the request's context,
+/// a client that goes away cancels the job: before the stream begins (the
+/// request is dropped) or after (the response body is dropped). A pull
+/// cancelled that way keeps its partial layer downloads for a later pull to
+/// resume, and writes nothing to the store.
 async fn stream_job<T: Send + 'static>(
     job: impl std::future::Future<Output = crate::Result<T>> + Send + 'static,
     mut rx: mpsc::UnboundedReceiver<Progress>,
     done: impl FnOnce(T) + Send + 'static,
 ) -> ApiResult<Response<Body>> {
-    let mut job = tokio::spawn(job);
+    let mut guard = AbortOnDrop(tokio::spawn(job));
+    let job = &mut guard.0;
     let mut result = None;
     let first = tokio::select! {
         biased;
         m = rx.recv() => m,
-        r = &mut job => {
+        r = &mut *job => {
             result = Some(r);
             rx.try_recv().ok()
         }
@@ -214,7 +230,7 @@ async fn stream_job<T: Send + 'static>(
     let Some(first) = first else {
         let r = match result {
             Some(r) => r,
-            None => (&mut job).await,
+            None => job.await,
         };
         let value = joined(r)?;
         done(value);
@@ -223,21 +239,28 @@ async fn stream_job<T: Send + 'static>(
     };
     let (tx, out) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
+        let job = &mut guard.0;
         let mut gone = tx.send(Bytes::from(progress_line(&first))).await.is_err();
         let r = match result {
             Some(r) => r,
             None => loop {
+                if gone {
+                    // The client went away: cancel the job (dockerd's
+                    // request context) and wait for it to unwind.
+                    job.abort();
+                    let _ = (&mut *job).await;
+                    return;
+                }
                 tokio::select! {
                     biased;
                     m = rx.recv() => match m {
                         Some(p) => {
-                            if !gone {
-                                gone = tx.send(Bytes::from(progress_line(&p))).await.is_err();
-                            }
+                            gone = tx.send(Bytes::from(progress_line(&p))).await.is_err();
                         }
-                        None => break (&mut job).await,
+                        None => break (&mut *job).await,
                     },
-                    r = &mut job => break r,
+                    r = &mut *job => break r,
+                    _ = tx.closed() => gone = true,
                 }
             },
         };
@@ -488,7 +511,13 @@ pub async fn search(ctx: Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::from_json(q.get("filters"))?;
     let results = ctx
         .svc
-        .search_registry_for_images(q.get("term"), limit, &filters, auth)
+        .search_registry_for_images_with(
+            q.get("term"),
+            limit,
+            &filters,
+            auth,
+            &crate::distribution::RegistryOptions::from_env(),
+        )
         .await?;
     Ok(json_response(200, &results))
 }

@@ -62,6 +62,26 @@ impl ImageService {
         filters: &Filters,
         auth: Option<Auth>,
     ) -> Result<Vec<SearchResult>> {
-        crate::distribution::search::search(term, limit, filters, auth).await
+        self.search_registry_for_images_with(
+            term,
+            limit,
+            filters,
+            auth,
+            &crate::distribution::RegistryOptions::default(),
+        )
+        .await
+    }
+
+    /// [`ImageService::search_registry_for_images`] with explicit registry
+    /// settings (insecure registries, certificates).
+    pub async fn search_registry_for_images_with(
+        &self,
+        term: &str,
+        limit: Option<i64>,
+        filters: &Filters,
+        auth: Option<Auth>,
+        registry: &crate::distribution::RegistryOptions,
+    ) -> Result<Vec<SearchResult>> {
+        crate::distribution::search::search_with(term, limit, filters, auth, registry).await
     }
 }
