@@ -684,7 +684,12 @@ async fn upload_layer(
     let id = short(diff_id);
     let producer = tokio::spawn(async move {
         let mut file = tokio::fs::File::open(&file_path).await?;
-        let mut gz = async_compression::tokio::write::GzipEncoder::new(Vec::new());
+        // Fastest deflate: a registry blob's bytes are ours to choose (its
+        // digest is computed here), and layers are often incompressible.
+        let mut gz = async_compression::tokio::write::GzipEncoder::with_quality(
+            Vec::new(),
+            async_compression::Level::Fastest,
+        );
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 32 * 1024];
         let mut read = 0u64;
