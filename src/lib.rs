@@ -74,8 +74,8 @@ pub use log::{ChainBreak, LogHead};
 pub use projection::{ImageRow, LayerRow};
 pub use reference::{ParseError, Reference};
 pub use service::{
-    ContainerInfo, ContainerStore, ContainerUse, DeleteItem, HistoryItem, ImageInspect,
-    ImageService, ImageSummary, ImportOptions, PruneReport,
+    ContainerInfo, ContainerStore, ContainerUse, DeleteItem, DfContainer, DiskUsage, HistoryItem,
+    ImageInspect, ImageService, ImageSummary, ImportOptions, PruneReport,
 };
 pub use store::{Store, Writer};
 

@@ -104,9 +104,17 @@ pub async fn system_df(
     out: &mut impl Write,
     json: bool,
 ) -> Result<(), Failure> {
-    let du = svc.system_df().await?;
+    print_system_df(out, &svc.system_df().await?, json)
+}
+
+/// Print `du` as `strata system df` does (local and remote paths).
+pub(super) fn print_system_df(
+    out: &mut impl Write,
+    du: &strata::DiskUsage,
+    json: bool,
+) -> Result<(), Failure> {
     if json {
-        let line = serde_json::to_string(&du).map_err(|e| Failure(e.to_string()))?;
+        let line = serde_json::to_string(du).map_err(|e| Failure(e.to_string()))?;
         writeln!(out, "{line}")?;
         return Ok(());
     }

@@ -713,48 +713,6 @@ async fn commit(
     Ok(())
 }
 
-/// A container of `system df --format json`, as the local path prints it.
-#[derive(serde::Serialize)]
-struct DfContainer {
-    #[serde(rename = "Id")]
-    id: String,
-    #[serde(rename = "Names")]
-    names: Vec<String>,
-    #[serde(rename = "Image")]
-    image: String,
-    #[serde(rename = "ImageID")]
-    image_id: String,
-    #[serde(rename = "Command")]
-    command: String,
-    #[serde(rename = "Created")]
-    created: i64,
-    #[serde(rename = "SizeRw")]
-    size_rw: i64,
-    #[serde(rename = "SizeRootFs")]
-    size_root_fs: i64,
-    #[serde(rename = "State")]
-    state: String,
-    #[serde(rename = "Status")]
-    status: String,
-}
-
-/// `system df --format json`'s body, as the local path prints it.
-#[derive(serde::Serialize)]
-struct DiskUsage {
-    #[serde(rename = "LayersSize")]
-    layers_size: i64,
-    #[serde(rename = "Images")]
-    images: Vec<strata::ImageSummary>,
-    #[serde(rename = "Containers")]
-    containers: Vec<DfContainer>,
-    #[serde(rename = "Volumes")]
-    volumes: Vec<serde_json::Value>,
-    #[serde(rename = "BuildCache")]
-    build_cache: Option<Vec<serde_json::Value>>,
-    #[serde(rename = "BuilderSize")]
-    builder_size: i64,
-}
-
 /// `strata system df` through `GET /system/df`.
 async fn system_df(sock: &Path, out: &mut impl Write, as_json: bool) -> Result<(), Failure> {
     let (st, body) = request(sock, "GET", "/system/df", empty()).await?;
@@ -766,12 +724,12 @@ async fn system_df(sock: &Path, out: &mut impl Write, as_json: bool) -> Result<(
         .map_err(|e| Failure(format!("strata serve: bad response: {e}")))?;
     let i64_of = |v: &serde_json::Value| v.as_i64().unwrap_or(0);
     let str_of = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let mut containers: Vec<DfContainer> = v["Containers"]
+    let mut containers: Vec<strata::DfContainer> = v["Containers"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|c| DfContainer {
+        .map(|c| strata::DfContainer {
             id: str_of(&c["Id"]),
             names: c["Names"]
                 .as_array()
@@ -790,7 +748,7 @@ async fn system_df(sock: &Path, out: &mut impl Write, as_json: bool) -> Result<(
         .collect();
     // The local listing is in ID order.
     containers.sort_by(|a, b| a.id.cmp(&b.id));
-    let du = DiskUsage {
+    let du = strata::DiskUsage {
         layers_size: i64_of(&v["LayersSize"]),
         images,
         containers,
@@ -798,33 +756,5 @@ async fn system_df(sock: &Path, out: &mut impl Write, as_json: bool) -> Result<(
         build_cache: None,
         builder_size: i64_of(&v["BuilderSize"]),
     };
-    if as_json {
-        let line = serde_json::to_string(&du).map_err(|e| Failure(e.to_string()))?;
-        writeln!(out, "{line}")?;
-        return Ok(());
-    }
-    let view = render::DiskUsage {
-        layers_size: du.layers_size,
-        images: du
-            .images
-            .iter()
-            .map(|i| render::DfImage {
-                containers: i.containers,
-                virtual_size: i.virtual_size,
-                shared_size: i.shared_size,
-            })
-            .collect(),
-        containers: du
-            .containers
-            .iter()
-            .map(|c| render::DfContainer {
-                state: c.state.clone(),
-                size_rw: c.size_rw,
-            })
-            .collect(),
-        volumes: Vec::new(),
-        build_cache: Vec::new(),
-    };
-    write!(out, "{}", render::render_system_df(&view))?;
-    Ok(())
+    super::commit::print_system_df(out, &du, as_json)
 }

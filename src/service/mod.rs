@@ -15,6 +15,7 @@ mod list;
 pub(crate) mod lookup;
 mod oci;
 
+pub use commit::{DfContainer, DiskUsage};
 pub use containers::ContainerInfo;
 pub use import::ImportOptions;
 pub use inspect::{HistoryItem, ImageInspect};
