@@ -2,11 +2,12 @@
 //! (string keys, byte values, key order), and the in-memory table a replay
 //! folds into.
 //!
-//! Live writes fold each event into redb tables inside the write
-//! transaction. A replay of the whole log (`audit verify`, `audit replay`,
-//! `rebuild_tables`) folds the same events with the same
-//! [`crate::projection::apply`] into [`MemTable`]s, which cost a fraction
-//! of a B-tree update per row change, and writes the final rows once.
+//! Writes fold each event into redb tables inside the write transaction
+//! (live, `rebuild_tables`, `audit replay --into`). `audit verify` folds
+//! the whole log with the same [`crate::projection::apply`] into
+//! [`MemTable`]s, which cost a fraction of a B-tree update per row change,
+//! and compares them with the live tables: nothing but `apply` writes a
+//! table.
 
 use crate::error::Result;
 use redb::ReadableTable;
@@ -67,13 +68,6 @@ impl KvMut for redb::Table<'_, &'static str, &'static [u8]> {
 /// A projection table held in memory, for folding a whole log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemTable(BTreeMap<String, Vec<u8>>);
-
-impl MemTable {
-    /// The rows, in key order.
-    pub fn rows(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
-    }
-}
 
 impl Kv for MemTable {
     fn get_with<R>(&self, key: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {

@@ -184,7 +184,7 @@ impl<'txn> WriteTables<'txn> {
     }
 }
 
-/// Tables held in memory: what a replay of the whole log folds into.
+/// Tables held in memory: what `verify_replay` folds the whole log into.
 pub type MemTables = Tables<MemTable>;
 
 impl MemTables {
@@ -203,30 +203,6 @@ impl MemTables {
             dist_metadata: MemTable::default(),
             dist_by_digest: MemTable::default(),
         }
-    }
-
-    /// Write every row into `out` (empty tables of a write transaction), in
-    /// key order.
-    pub(crate) fn write_into(&self, out: &mut WriteTables<'_>) -> Result<()> {
-        let pairs = [
-            (&self.images, &mut out.images),
-            (&self.configs, &mut out.configs),
-            (&self.refs, &mut out.refs),
-            (&self.image_refs, &mut out.image_refs),
-            (&self.children, &mut out.children),
-            (&self.layers, &mut out.layers),
-            (&self.containers, &mut out.containers),
-            (&self.image_containers, &mut out.image_containers),
-            (&self.container_configs, &mut out.container_configs),
-            (&self.dist_metadata, &mut out.dist_metadata),
-            (&self.dist_by_digest, &mut out.dist_by_digest),
-        ];
-        for (from, to) in pairs {
-            for (k, v) in from.rows() {
-                to.put(k, v)?;
-            }
-        }
-        Ok(())
     }
 }
 

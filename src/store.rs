@@ -338,13 +338,19 @@ impl Store {
     /// repair for tables that are damaged or differ from a replay.
     pub fn rebuild_tables(&self) -> Result<u64> {
         let txn = self.rw()?.begin_write()?;
-        let n = {
+        let mut n = 0;
+        {
             WriteTables::drop_all(&txn)?;
             let mut tables = WriteTables::open_write(&txn)?;
             let events = txn.open_table(log::EVENTS)?;
-            replay_in_memory(&events, u64::MAX)?.write_into(&mut tables)?;
-            redb::ReadableTableMetadata::len(&events)?
-        };
+            for item in events.iter()? {
+                let (k, v) = item?;
+                let env = Envelope::decode(v.value())
+                    .map_err(|e| e.context(format!("event {}", k.value())))?;
+                projection::apply(&mut tables, &env)?;
+                n += 1;
+            }
+        }
         txn.commit()
             .inspect_err(|_| self.poisoned.store(true, Ordering::SeqCst))?;
         Ok(n)
@@ -369,21 +375,19 @@ impl Store {
             let mut events = txn.open_table(log::EVENTS)?;
             let mut meta = txn.open_table(log::META)?;
             let mut head = LogHead::EMPTY;
-            let mut folded = MemTables::new();
             for item in src_events.range(1..=to)? {
                 let (k, v) = item?;
                 let env = Envelope::decode(v.value())
                     .map_err(|e| e.context(format!("event {}", k.value())))?;
                 events.insert(k.value(), v.value())?;
-                projection::apply(&mut folded, &env)?;
+                projection::apply(&mut tables, &env)?;
                 head = LogHead {
                     next_seq: env.seq + 1,
                     last_hash: Envelope::hash_bytes(v.value()),
                 };
             }
             log::write_head(&mut meta, &head)?;
-            folded.write_into(&mut tables)?;
-            for (_, layer) in folded.layers()? {
+            for (_, layer) in tables.layers()? {
                 self.content.link_into(&target.content, &layer.diff_id)?;
             }
         }
