@@ -15,49 +15,20 @@ use tokio::net::UnixStream;
 // ---------------------------------------------------------------- harness
 
 struct Server {
-    _dir: tempfile::TempDir,
+    inner: common::serve::InProcess,
     sock: PathBuf,
     svc: strata::ImageService,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<strata::Result<()>>>,
 }
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let svc = strata::ImageService::open(dir.path().join("root")).unwrap();
-        let sock = dir.path().join("s.sock");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn({
-            let (svc, sock) = (svc.clone(), sock.clone());
-            async move {
-                strata::server::serve(svc, &sock, async {
-                    let _ = rx.await;
-                })
-                .await
-            }
-        });
-        for _ in 0..200 {
-            if UnixStream::connect(&sock).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Server {
-            _dir: dir,
-            sock,
-            svc,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        let inner = common::serve::InProcess::start().await;
+        let (sock, svc) = (inner.sock.clone(), inner.svc.clone());
+        Server { inner, sock, svc }
     }
 
     async fn stop(mut self) -> PathBuf {
-        let _ = self.stop.take().unwrap().send(());
-        let r = tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
-            .await
-            .expect("server did not stop")
-            .unwrap();
+        let r = self.inner.shutdown().await;
         assert!(r.is_ok(), "{r:?}");
         self.sock.clone()
     }
@@ -926,7 +897,7 @@ async fn events_history_and_live() {
 async fn socket_lifecycle() {
     let srv = Server::start().await;
     // A second server on the same socket is refused while the first lives.
-    let other = strata::ImageService::open(srv._dir.path().join("other")).unwrap();
+    let other = strata::ImageService::open(srv.inner.dir.path().join("other")).unwrap();
     let err = strata::server::serve(other.clone(), &srv.sock, async {})
         .await
         .unwrap_err();

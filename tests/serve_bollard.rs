@@ -35,53 +35,28 @@ use tokio_stream::StreamExt;
 // ---------------------------------------------------------------- harness
 
 struct Server {
-    _dir: tempfile::TempDir,
+    inner: common::serve::InProcess,
     sock: PathBuf,
     svc: strata::ImageService,
     docker: Docker,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<strata::Result<()>>>,
 }
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let svc = strata::ImageService::open(dir.path().join("root")).unwrap();
-        let sock = dir.path().join("s.sock");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn({
-            let (svc, sock) = (svc.clone(), sock.clone());
-            async move {
-                strata::server::serve(svc, &sock, async {
-                    let _ = rx.await;
-                })
-                .await
-            }
-        });
-        for _ in 0..500 {
-            if UnixStream::connect(&sock).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let inner = common::serve::InProcess::start().await;
+        let (sock, svc) = (inner.sock.clone(), inner.svc.clone());
         let docker =
             Docker::connect_with_unix(sock.to_str().unwrap(), 120, API_DEFAULT_VERSION).unwrap();
         Server {
-            _dir: dir,
+            inner,
             sock,
             svc,
             docker,
-            stop: Some(tx),
-            task: Some(task),
         }
     }
 
     async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let r = tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
-            .await
-            .expect("server did not stop")
-            .unwrap();
+        let r = self.inner.shutdown().await;
         assert!(r.is_ok(), "{r:?}");
     }
 

@@ -20,7 +20,6 @@ use hyper::body::Bytes;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -46,11 +45,9 @@ fn sha(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------- server harness
 
 struct Server {
-    _dir: tempfile::TempDir,
+    inner: common::serve::InProcess,
     sock: PathBuf,
     svc: strata::ImageService,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<strata::Result<()>>>,
 }
 
 #[derive(Debug)]
@@ -100,40 +97,13 @@ impl Resp {
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let svc = strata::ImageService::open(dir.path().join("root")).unwrap();
-        let sock = dir.path().join("s.sock");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn({
-            let (svc, sock) = (svc.clone(), sock.clone());
-            async move {
-                strata::server::serve(svc, &sock, async {
-                    let _ = rx.await;
-                })
-                .await
-            }
-        });
-        for _ in 0..200 {
-            if UnixStream::connect(&sock).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Server {
-            _dir: dir,
-            sock,
-            svc,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        let inner = common::serve::InProcess::start().await;
+        let (sock, svc) = (inner.sock.clone(), inner.svc.clone());
+        Server { inner, sock, svc }
     }
 
     async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        let r = tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
-            .await
-            .expect("server did not stop")
-            .unwrap();
+        let r = self.inner.shutdown().await;
         assert!(r.is_ok(), "{r:?}");
     }
 

@@ -2,6 +2,7 @@
 //! Shared helpers for the integration tests.
 
 pub mod builder;
+pub mod serve;
 
 use std::path::PathBuf;
 
