@@ -146,6 +146,33 @@ impl Store {
         })
     }
 
+    /// Open the store for a caller that only reads (listing, inspecting):
+    /// read-only when the store exists at this schema, so opening and
+    /// closing write nothing and sync nothing; otherwise as [`Store::open`]
+    /// (which creates, migrates or recovers it).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// drop(strata::Store::open(dir.path())?);
+    /// let store = strata::Store::open_for_reads(dir.path())?;
+    /// assert!(store.is_read_only());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_for_reads(root: impl AsRef<Path>) -> Result<Store> {
+        let root = root.as_ref();
+        match Store::open_read_only(root) {
+            Ok(store) if store.schema_is_current() => Ok(store),
+            // Missing, older, or needing recovery: the writable open deals
+            // with each (or names the problem).
+            _ => Store::open(root),
+        }
+    }
+
+    /// Whether this handle was opened read-only (writes are refused).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.db, Db::ReadOnly(_))
+    }
+
     fn rw(&self) -> Result<&redb::Database> {
         match &self.db {
             Db::ReadWrite(db) => Ok(db),

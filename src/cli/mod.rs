@@ -226,6 +226,24 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command only reads the store (then it is opened
+    /// read-only, see [`strata::Store::open_for_reads`]).
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Images(_)
+                | Command::Inspect { .. }
+                | Command::History(_)
+                | Command::Image {
+                    command: ImageCommand::Ls(_)
+                        | ImageCommand::Inspect { .. }
+                        | ImageCommand::History(_),
+                }
+        )
+    }
+}
+
 #[derive(Args, Debug)]
 struct ImagesArgs {
     /// Show all images (default hides intermediate images).
@@ -491,7 +509,14 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     if let Command::Audit { command } = cli.command {
         return audit(&root, &mut std::io::stdout().lock(), command);
     }
-    let svc = match ImageService::open(&root) {
+    // Commands that only read open the store read-only: nothing written or
+    // synced on open and close, and no detour through a running server.
+    let opened = if cli.command.only_reads() {
+        strata::Store::open_for_reads(&root).map(|store| ImageService::new(store, None))
+    } else {
+        ImageService::open(&root)
+    };
+    let svc = match opened {
         Ok(svc) => svc,
         Err(e)
             if e.kind() == ErrorKind::Unavailable

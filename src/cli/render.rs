@@ -27,58 +27,22 @@ use regex::Regex;
 // Go's `%.*g`
 // ---------------------------------------------------------------------------
 
-/// The exact decimal digits of a finite, non-zero, positive `v`: the digit
-/// string without trailing zeros and the decimal point position `dp`
-/// (value = 0.d1d2d3... × 10^dp), like Go's internal `decimal`.
-fn exact_decimal(v: f64) -> (Vec<u8>, i32) {
-    // Every f64 has a finite decimal expansion of at most 767 significant
-    // digits, so 800 fractional digits in scientific notation are exact.
-    let s = format!("{:.800e}", v);
-    let (mantissa, exponent) = match s.split_once('e') {
-        Some(parts) => parts,
-        None => (s.as_str(), "0"),
-    };
+/// The decimal digits of a finite, non-zero, positive `v` correctly rounded
+/// to `nd` significant digits (exact ties to even, as Go's strconv does),
+/// without trailing zeros, and the decimal point position `dp` (value =
+/// 0.d1d2d3... × 10^dp), like Go's internal `decimal` after `Round`.
+///
+/// Rust's `{:.Ne}` is exactly rounded with ties to even, so it gives the
+/// digits Go's `%.*g` starts from without expanding the whole value.
+fn rounded_decimal(v: f64, nd: usize) -> (Vec<u8>, i32) {
+    let s = format!("{:.*e}", nd.saturating_sub(1), v);
+    let (mantissa, exponent) = s.split_once('e').unwrap_or((s.as_str(), "0"));
     let exp: i32 = exponent.parse().unwrap_or(0);
     let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
     while digits.last() == Some(&b'0') {
         digits.pop();
     }
     (digits, exp + 1)
-}
-
-/// Rounds the digit string to at most `nd` digits the way Go's strconv does
-/// (round half to even on exact ties), then trims trailing zeros.
-fn round_digits(digits: &mut Vec<u8>, dp: &mut i32, nd: usize) {
-    if digits.len() <= nd {
-        return;
-    }
-    let up = if digits[nd] == b'5' && nd + 1 == digits.len() {
-        nd > 0 && (digits[nd - 1] - b'0') % 2 == 1
-    } else {
-        digits[nd] >= b'5'
-    };
-    digits.truncate(nd);
-    if up {
-        let mut i = nd;
-        loop {
-            if i == 0 {
-                // All nines: 999 -> 1000.
-                digits.clear();
-                digits.push(b'1');
-                *dp += 1;
-                break;
-            }
-            i -= 1;
-            if digits[i] < b'9' {
-                digits[i] += 1;
-                digits.truncate(i + 1);
-                break;
-            }
-        }
-    }
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-    }
 }
 
 /// Go's `fmt.Sprintf("%.*g", precision, v)` for an f64: `strconv`'s `'g'`
@@ -98,12 +62,11 @@ pub fn go_format_g(v: f64, precision: usize) -> String {
         out.push('-');
     }
     let prec = precision.max(1);
-    let (mut digits, mut dp) = if v == 0.0 {
+    let (digits, dp) = if v == 0.0 {
         (Vec::new(), 0)
     } else {
-        exact_decimal(v.abs())
+        rounded_decimal(v.abs(), prec)
     };
-    round_digits(&mut digits, &mut dp, prec);
     let nd = digits.len();
     let mut eprec = prec as i64;
     if eprec > nd as i64 && nd as i64 >= dp as i64 {
@@ -744,6 +707,84 @@ fn valid_digest(d: &str) -> bool {
 /// `reference.ParseNormalizedNamed` followed by `FamiliarName`, `Tag` and
 /// `Digest`; `None` where the CLI's parse fails (the row is then skipped).
 fn parse_familiar(s: &str) -> Option<FamiliarRef> {
+    match parse_simple_familiar(s) {
+        Some(r) => Some(r),
+        None => parse_familiar_by_grammar(s),
+    }
+}
+
+/// Whether `c` is a path component of the grammar: `[a-z0-9]+` runs joined
+/// by one `.`, one `_`, `__`, or any number of `-`.
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let ok = match &b[start..i] {
+            b"." | b"_" | b"__" => true,
+            sep => sep.iter().all(|&x| x == b'-'),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// The common case without the regex: a Docker Hub name (no registry host,
+/// no `library/` spelled out) with a tag and no digest, which is what a
+/// listing mostly holds. `None` means "not that case" (the full grammar
+/// decides), never "invalid".
+fn parse_simple_familiar(s: &str) -> Option<FamiliarRef> {
+    if s.contains('@') {
+        return None;
+    }
+    let (name, tag) = s.rsplit_once(':')?;
+    if tag.contains('/') || name.starts_with("library/") {
+        return None;
+    }
+    // A first component before a `/` that looks like a host is a registry.
+    if let Some((first, _)) = name.split_once('/')
+        && (first.contains(['.', ':']) || first == "localhost")
+    {
+        return None;
+    }
+    let tb = tag.as_bytes();
+    let tag_char = |x: &u8| x.is_ascii_alphanumeric() || *x == b'_';
+    if tb.is_empty()
+        || tb.len() > 128
+        || !tag_char(&tb[0])
+        || !tb[1..]
+            .iter()
+            .all(|x| tag_char(x) || *x == b'.' || *x == b'-')
+    {
+        return None;
+    }
+    // The normalized name is docker.io/[library/]name: at most 255 bytes.
+    let library = if name.contains('/') { 0 } else { 8 };
+    if "docker.io/".len() + library + name.len() > 255 || !name.split('/').all(is_path_component) {
+        return None;
+    }
+    Some(FamiliarRef {
+        name: name.to_string(),
+        tag: Some(tag.to_string()),
+        digest: None,
+    })
+}
+
+/// [`parse_familiar`] by docker/distribution's grammar (regex).
+fn parse_familiar_by_grammar(s: &str) -> Option<FamiliarRef> {
     if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
@@ -1394,6 +1435,115 @@ mod tests {
     use super::*;
     use serde_json::Value;
     use std::path::PathBuf;
+
+    /// Go's digits the slow, obviously exact way: the full decimal
+    /// expansion (at most 767 significant digits), then Go's `decimal.Round`
+    /// (round half to even only on an exact tie).
+    fn exact_rounded_decimal(v: f64, nd: usize) -> (Vec<u8>, i32) {
+        let s = format!("{:.800e}", v);
+        let (mantissa, exponent) = s.split_once('e').unwrap();
+        let mut dp: i32 = exponent.parse::<i32>().unwrap() + 1;
+        let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+        }
+        if digits.len() > nd {
+            let up = if digits[nd] == b'5' && nd + 1 == digits.len() {
+                nd > 0 && (digits[nd - 1] - b'0') % 2 == 1
+            } else {
+                digits[nd] >= b'5'
+            };
+            digits.truncate(nd);
+            if up {
+                match digits.iter().rposition(|&d| d < b'9') {
+                    Some(i) => {
+                        digits[i] += 1;
+                        digits.truncate(i + 1);
+                    }
+                    None => {
+                        digits = vec![b'1'];
+                        dp += 1;
+                    }
+                }
+            }
+            while digits.last() == Some(&b'0') {
+                digits.pop();
+            }
+        }
+        (digits, dp)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rounded_decimal_matches_the_exact_expansion(
+            bits in proptest::num::u64::ANY,
+            small in 0u64..100_000_000_000,
+            half in 0u32..4096,
+            nd in 1usize..=17,
+        ) {
+            let values = [
+                f64::from_bits(bits).abs(),
+                small as f64,
+                // Exact ties at low precision: k + 0.5, k/8 and the like.
+                f64::from(half) / 8.0,
+                small as f64 / 1000.0,
+            ];
+            for v in values {
+                if v.is_finite() && v != 0.0 {
+                    proptest::prop_assert_eq!(
+                        rounded_decimal(v, nd),
+                        exact_rounded_decimal(v, nd),
+                        "{} to {} digits", v, nd
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path agrees with the grammar wherever it answers, and
+        /// answers for the plain Docker Hub tags a listing is made of.
+        #[test]
+        fn simple_familiar_agrees_with_the_grammar(
+            s in "([a-z0-9._-]{1,12}/){0,2}[a-zA-Z0-9._-]{1,12}(:[a-zA-Z0-9_.-]{0,12})?(@sha256:[0-9a-f]{64})?",
+            ok in "[a-z0-9]{1,6}((-{1,3}|_|__)[a-z0-9]{1,6}){0,2}(/[a-z0-9]{1,6}([._-][a-z0-9]{1,4})?){0,2}:[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}",
+        ) {
+            if let Some(fast) = parse_simple_familiar(&s) {
+                proptest::prop_assert_eq!(Some(fast), parse_familiar_by_grammar(&s), "{}", s);
+            }
+            let fast = parse_simple_familiar(&ok);
+            proptest::prop_assert!(fast.is_some(), "{}", ok);
+            proptest::prop_assert_eq!(fast, parse_familiar_by_grammar(&ok), "{}", ok);
+        }
+    }
+
+    #[test]
+    fn simple_familiar_leaves_the_rest_to_the_grammar() {
+        for s in [
+            "localhost/x:1",
+            "reg.io/x:1",
+            "reg:5000/x:1",
+            "library/busybox:1",
+            "busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "busybox",
+            "Busybox:1",
+            "a--b_.c:1",
+            "a___b:1",
+            "-a:1",
+            "a:.1",
+        ] {
+            assert_eq!(parse_simple_familiar(s), None, "{s}");
+        }
+        let long = format!("{}:1", "a".repeat(238));
+        assert_eq!(parse_simple_familiar(&long), None);
+        assert_eq!(parse_familiar_by_grammar(&long), None);
+        let fits = format!("{}:1", "a".repeat(237));
+        assert!(parse_simple_familiar(&fits).is_some());
+        assert_eq!(
+            parse_simple_familiar(&fits),
+            parse_familiar_by_grammar(&fits)
+        );
+    }
 
     #[test]
     fn go_format_g_cases() {
