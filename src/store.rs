@@ -17,7 +17,7 @@ use crate::log::{self, ChainBreak, LogHead};
 use crate::projection::{self, Dump, MemTables, ReadTables, WriteTables};
 use redb::{ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// redb's page cache, in MiB, unless `STRATA_CACHE_MIB` says otherwise.
@@ -63,7 +63,21 @@ pub struct Store {
     db: Db,
     content: ContentStore,
     poisoned: AtomicBool,
+    /// How many times this handle rebuilt the tables (part of [`TablesVersion`]).
+    rebuilds: AtomicU64,
     events: tokio::sync::broadcast::Sender<std::sync::Arc<[Envelope]>>,
+}
+
+/// Which state of the tables a read sees: equal versions, equal tables.
+///
+/// Every write that changes the tables appends events, so the log head's
+/// sequence number names the state; a rebuild of the tables from the log
+/// (the repair of damaged tables, which appends nothing) is counted besides.
+/// A rebuild by another process is not seen until its next write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TablesVersion {
+    next_seq: u64,
+    rebuilds: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,6 +133,7 @@ impl Store {
             db: Db::ReadWrite(db),
             content,
             poisoned: AtomicBool::new(false),
+            rebuilds: AtomicU64::new(0),
             events,
         };
         store.init_schema()?;
@@ -142,6 +157,7 @@ impl Store {
             root,
             db: Db::ReadOnly(db),
             poisoned: AtomicBool::new(false),
+            rebuilds: AtomicU64::new(0),
             events,
         })
     }
@@ -259,6 +275,26 @@ impl Store {
         let txn = self.db.begin_read()?;
         let tables = ReadTables::open_read(&txn)?;
         f(&tables)
+    }
+
+    /// [`Store::read`], also telling `f` which version of the tables it sees
+    /// (for views derived from the tables and cached until the next write).
+    pub(crate) fn read_versioned<R>(
+        &self,
+        f: impl FnOnce(TablesVersion, &ReadTables) -> Result<R>,
+    ) -> Result<R> {
+        // Read the rebuild count before the snapshot: a rebuild that lands
+        // in between makes the version look older than the tables, never
+        // newer, so a stale view is never taken for a current one.
+        let rebuilds = self.rebuilds.load(Ordering::SeqCst);
+        let txn = self.db.begin_read()?;
+        let head = log::read_head(&txn.open_table(log::META)?)?;
+        let tables = ReadTables::open_read(&txn)?;
+        let version = TablesVersion {
+            next_seq: head.next_seq,
+            rebuilds,
+        };
+        f(version, &tables)
     }
 
     /// The one write path: run `f` in a write transaction, where it reads the
@@ -380,6 +416,7 @@ impl Store {
         }
         txn.commit()
             .inspect_err(|_| self.poisoned.store(true, Ordering::SeqCst))?;
+        self.rebuilds.fetch_add(1, Ordering::SeqCst);
         Ok(n)
     }
 

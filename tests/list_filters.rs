@@ -237,6 +237,13 @@ struct World {
     names: Vec<(&'static str, String)>,
 }
 
+impl World {
+    fn id(&self, name: &str) -> String {
+        let found = self.names.iter().find(|(n, _)| *n == name);
+        found.map(|(_, id)| id.clone()).unwrap()
+    }
+}
+
 /// base (tagged, labels a=1) ← mid (untagged intermediate) ← top (tagged
 /// top:1, labels a=1,b=2); `dang` untagged childless (labels b=2);
 /// `dig` digest-only; `both` tagged and digested; `nocfg` untagged without
@@ -966,4 +973,51 @@ async fn tag_image_with_reference() {
         (ErrorKind::NotFound, format!("No such image: {zeros}"))
     );
     assert_verified(&svc);
+}
+
+/// The listing is cached per version of the tables (ImageService keeps the
+/// join of images, references and parents until the next write): every kind
+/// of change shows in the next listing, through the same service, through a
+/// read-only handle on the same store while another handle writes, and after
+/// the tables are rebuilt from the log.
+#[tokio::test]
+async fn listing_follows_every_write() {
+    let w = world().await;
+    let svc = &w.svc;
+    let tags = |l: &[ImageSummary]| -> Vec<String> {
+        let mut t: Vec<String> = l
+            .iter()
+            .flat_map(|s| s.repo_tags.clone().unwrap_or_default())
+            .collect();
+        t.sort();
+        t
+    };
+    let before = list(svc, "", false).await;
+    let reader = ImageService::new(
+        strata::Store::open_read_only(svc.store().root()).unwrap(),
+        None,
+    );
+    assert_eq!(list(&reader, "", false).await, before);
+
+    svc.tag_image("base:1", "extra", "1").await.unwrap();
+    for s in [svc, &reader] {
+        assert!(tags(&list(s, "", false).await).contains(&"extra:1".to_string()));
+    }
+    svc.image_delete("extra:1", false, false).await.unwrap();
+    for s in [svc, &reader] {
+        assert_eq!(list(s, "", false).await, before);
+    }
+    let top = w.id("top");
+    svc.image_delete(&top, true, false).await.unwrap();
+    for s in [svc, &reader] {
+        let l = list(s, "", false).await;
+        assert!(l.iter().all(|i| i.id != top), "{top} still listed");
+        assert!(!tags(&l).contains(&"top:1".to_string()));
+        // mid lost its only child: it is dangling now.
+        let d = list(s, r#"{"dangling":{"true":true}}"#, false).await;
+        assert!(d.iter().any(|i| i.id == w.id("mid")));
+    }
+    let after = list(svc, "", false).await;
+    svc.store().rebuild_tables().unwrap();
+    assert_eq!(list(svc, "", false).await, after);
 }

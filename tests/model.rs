@@ -1193,7 +1193,7 @@ async fn real_rows_all(svc: &ImageService, all: bool) -> Result<Vec<Row>, String
                 parent_id: s.parent_id,
                 size: s.size,
                 created: s.created,
-                labels: s.labels,
+                labels: s.labels.as_deref().cloned(),
             }
         })
         .collect();

@@ -6,12 +6,121 @@ use crate::digest::chain_ids;
 use crate::error::{Error, Result};
 use crate::filters::Filters;
 use crate::pathmatch::path_match;
-use crate::projection::ReadTables;
+use crate::projection::{ImageRow, ReadTables};
 use crate::reference::Reference;
+use crate::store::TablesVersion;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
+/// What every listing starts from: each image with its references in
+/// familiar form and whether it has children, in the listing's order
+/// (newest first, then by ID). It is one join of three tables, so it is
+/// built once per [`TablesVersion`] and shared by the listings until the
+/// next write.
+pub(crate) struct Joined {
+    version: TablesVersion,
+    images: Vec<JoinedImage>,
+}
+
+struct JoinedImage {
+    id: String,
+    /// The row, its labels moved to `labels`.
+    row: ImageRow,
+    labels: Option<Arc<BTreeMap<String, String>>>,
+    refs: Vec<JoinedRef>,
+    has_children: bool,
+}
+
+struct JoinedRef {
+    /// The familiar string, e.g. `busybox:1` or `busybox@sha256:…`.
+    familiar: String,
+    /// Length of the familiar name at the start of `familiar`.
+    name_len: usize,
+    /// A digest reference (else a tag).
+    digest: bool,
+}
+
+/// The last [`Joined`], for the listings of one service.
+#[derive(Default)]
+pub(crate) struct ListingCache(Mutex<Option<Arc<Joined>>>);
+
+impl ListingCache {
+    /// The join as of `version` (the version `t` shows): the cached one when
+    /// it is of that version, else a new one (kept unless a newer one was
+    /// stored meanwhile).
+    fn joined(&self, version: TablesVersion, t: &ReadTables) -> Result<Arc<Joined>> {
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = lock().as_ref().filter(|j| j.version == version) {
+            return Ok(j.clone());
+        }
+        let j = Arc::new(join(version, t)?);
+        let mut slot = lock();
+        if slot.as_ref().is_none_or(|old| old.version <= version) {
+            *slot = Some(j.clone());
+        }
+        Ok(j)
+    }
+}
+
+/// Images, their references and the parents table are all keyed by image
+/// ID: walk them side by side instead of looking each image up.
+fn join(version: TablesVersion, t: &ReadTables) -> Result<Joined> {
+    let all_refs = t.all_image_refs()?;
+    let parents = t.parents()?;
+    let (mut next_ref, mut next_parent) = (0, 0);
+    let mut images = Vec::new();
+    for (id, mut row) in t.images()? {
+        while parents
+            .get(next_parent)
+            .is_some_and(|p| p.as_str() < id.as_str())
+        {
+            next_parent += 1;
+        }
+        let has_children = parents.get(next_parent) == Some(&id);
+        while all_refs
+            .get(next_ref)
+            .is_some_and(|(img, _)| img.as_str() < id.as_str())
+        {
+            next_ref += 1;
+        }
+        let mut refs = Vec::new();
+        while let Some((_, canonical)) = all_refs.get(next_ref).filter(|(img, _)| *img == id) {
+            next_ref += 1;
+            refs.push(match Reference::familiar_of_stored(canonical) {
+                Some((familiar, name_len, digest)) => JoinedRef {
+                    familiar: familiar.to_string(),
+                    name_len,
+                    digest,
+                },
+                None => {
+                    let r = parse_stored(canonical)?;
+                    JoinedRef {
+                        name_len: r.familiar_name().len(),
+                        familiar: r.familiar_string(),
+                        digest: r.digest().is_some(),
+                    }
+                }
+            });
+        }
+        images.push(JoinedImage {
+            id,
+            labels: row.labels.take().map(Arc::new),
+            row,
+            refs,
+            has_children,
+        });
+    }
+    // Newest first, then by ID: the rows came in ID order, so a stable sort
+    // on the time alone gives that without comparing IDs.
+    images.sort_by_key(|i| std::cmp::Reverse(i.row.created_unix_nanos.div_euclid(1_000_000_000)));
+    Ok(Joined { version, images })
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn images(
     t: &ReadTables,
+    version: TablesVersion,
+    cache: &ListingCache,
     containers: Option<&dyn ContainerStore>,
     filters: &Filters,
     all: bool,
@@ -32,33 +141,12 @@ pub(crate) fn images(
     let patterns = filters.values("reference");
     let has_label = filters.contains("label");
 
+    let joined = cache.joined(version, t)?;
     let mut out = Vec::new();
     let mut chains_of: Vec<Vec<String>> = Vec::new();
-    // Images, their references and the parents table are all keyed by
-    // image ID: walk them side by side instead of looking each image up.
-    let all_refs = t.all_image_refs()?;
-    let parents = t.parents()?;
-    let (mut next_ref, mut next_parent) = (0, 0);
-    for (id, row) in t.images()? {
-        while parents
-            .get(next_parent)
-            .is_some_and(|p| p.as_str() < id.as_str())
-        {
-            next_parent += 1;
-        }
-        let has_children = parents.get(next_parent) == Some(&id);
-        while all_refs
-            .get(next_ref)
-            .is_some_and(|(img, _)| img.as_str() < id.as_str())
-        {
-            next_ref += 1;
-        }
-        let first_ref = next_ref;
-        while all_refs.get(next_ref).is_some_and(|(img, _)| *img == id) {
-            next_ref += 1;
-        }
-        let refs = &all_refs[first_ref..next_ref];
-        if dangling_only && has_children {
+    for image in &joined.images {
+        let row = &image.row;
+        if dangling_only && image.has_children {
             continue;
         }
         if before.is_some_and(|b| row.created_unix_nanos >= b) {
@@ -68,40 +156,20 @@ pub(crate) fn images(
             continue;
         }
         if has_label
-            && (!row.has_runtime_config || !filters.match_labels("label", row.labels.as_ref()))
+            && (!row.has_runtime_config || !filters.match_labels("label", image.labels.as_deref()))
         {
             continue;
         }
         let mut tags = Vec::new();
         let mut digests = Vec::new();
-        for (_, canonical) in refs {
-            let parsed;
-            let (familiar, name, digest) = match Reference::familiar_of_stored(canonical) {
-                Some((familiar, name_len, digest)) => (familiar, &familiar[..name_len], digest),
-                None => {
-                    let r = parse_stored(canonical)?;
-                    parsed = (r.familiar_string(), r.familiar_name());
-                    (parsed.0.as_str(), parsed.1.as_str(), r.digest().is_some())
-                }
-            };
-            #[cfg(debug_assertions)]
-            {
-                let r = parse_stored(canonical)?;
-                debug_assert_eq!(
-                    (familiar, name, digest),
-                    (
-                        r.familiar_string().as_str(),
-                        r.familiar_name().as_str(),
-                        r.digest().is_some()
-                    ),
-                    "{canonical}"
-                );
-            }
+        for r in &image.refs {
             if !patterns.is_empty() {
                 let mut keep = false;
                 for p in &patterns {
                     let bad = |_| Error::internal("syntax error in pattern");
-                    if path_match(p, familiar).map_err(bad)? || path_match(p, name).map_err(bad)? {
+                    if path_match(p, &r.familiar).map_err(bad)?
+                        || path_match(p, &r.familiar[..r.name_len]).map_err(bad)?
+                    {
                         keep = true;
                         break;
                     }
@@ -110,14 +178,14 @@ pub(crate) fn images(
                     continue;
                 }
             }
-            if digest {
-                digests.push(familiar.to_string());
+            if r.digest {
+                digests.push(r.familiar.clone());
             } else {
-                tags.push(familiar.to_string());
+                tags.push(r.familiar.clone());
             }
         }
         if tags.is_empty() && digests.is_empty() {
-            if !all && has_children {
+            if !all && image.has_children {
                 continue;
             }
             if dangling == Some(false) || !patterns.is_empty() {
@@ -130,20 +198,20 @@ pub(crate) fn images(
         }
         let mut containers_count = -1;
         if extra {
-            let mut n = t.containers_of(&id)?.len();
+            let mut n = t.containers_of(&image.id)?.len();
             if let Some(ext) = containers {
-                n += ext.containers_using(&id).len();
+                n += ext.containers_using(&image.id).len();
             }
             containers_count = n as i64;
-            let diff_ids = image_diff_ids(t, &id)?;
+            let diff_ids = image_diff_ids(t, &image.id)?;
             chains_of.push(chain_ids(&diff_ids));
         }
         out.push(ImageSummary {
             containers: containers_count,
             created: (row.created_unix_nanos.div_euclid(1_000_000_000)) as i64,
-            id,
-            labels: row.labels,
-            parent_id: row.parent.unwrap_or_default(),
+            id: image.id.clone(),
+            labels: image.labels.clone(),
+            parent_id: row.parent.clone().unwrap_or_default(),
             repo_digests: (!digests.is_empty()).then_some(digests),
             repo_tags: (!tags.is_empty()).then_some(tags),
             shared_size: -1,
@@ -171,10 +239,6 @@ pub(crate) fn images(
             summary.shared_size = shared as i64;
         }
     }
-    // Newest first, then by ID: the rows came in ID order, so a stable sort
-    // on the time alone gives that without comparing IDs.
-    debug_assert!(out.windows(2).all(|w| w[0].id < w[1].id));
-    out.sort_by_key(|s| std::cmp::Reverse(s.created));
     Ok(out)
 }
 

@@ -79,9 +79,10 @@ pub struct ImageSummary {
     /// Image ID.
     #[serde(rename = "Id")]
     pub id: String,
-    /// Config labels.
+    /// Config labels (shared, not copied, between the listings of one
+    /// version of the store).
     #[serde(rename = "Labels")]
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<Arc<BTreeMap<String, String>>>,
     /// Parent image ID or "".
     #[serde(rename = "ParentId")]
     pub parent_id: String,
@@ -106,6 +107,7 @@ struct Inner {
     store: Store,
     containers: Option<Arc<dyn ContainerStore>>,
     pruning: AtomicBool,
+    listing: list::ListingCache,
 }
 
 /// Docker's image service on a strata store. Cheap to clone; clones share the store.
@@ -150,6 +152,7 @@ impl ImageService {
                 store,
                 containers,
                 pruning: AtomicBool::new(false),
+                listing: list::ListingCache::default(),
             }),
             actor: Actor::current_process("strata-library"),
         }
@@ -202,8 +205,18 @@ impl ImageService {
         extra: bool,
     ) -> Result<Vec<ImageSummary>> {
         self.blocking(move |s| {
-            s.store()
-                .read(|t| list::images(t, s.external_containers(), &filters, all, extra))
+            s.store().read_versioned(|version, t| {
+                let cache = &s.inner.listing;
+                list::images(
+                    t,
+                    version,
+                    cache,
+                    s.external_containers(),
+                    &filters,
+                    all,
+                    extra,
+                )
+            })
         })
         .await
     }
