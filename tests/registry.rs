@@ -929,6 +929,62 @@ async fn dockerd_pulls_what_strata_pushed_and_back() {
     assert_eq!(copy.mounted_blobs.len(), 2, "{copy:?}");
 }
 
+/// A layer that is partly incompressible is pushed as a gzip stream mixing
+/// stored and deflated chunks; dockerd (Go's gzip reader, which checks the
+/// DiffID) and strata both read it back to the same image.
+// The dockerd session guard is held on purpose for the whole test.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dockerd_pulls_a_layer_pushed_with_stored_chunks() {
+    let Some(reg) = plain_registry() else { return };
+    let Some((_guard, d)) = dockerd::session("stored chunks") else {
+        return;
+    };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..3 * 1024 * 1024 + 123)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let text = b"a compressible line of a text file in a layer\n".repeat(40_000);
+    let tag = format!("{}/interop/stored:1", reg.host);
+    let img = base(
+        vec![layer(&[
+            ("random.bin", &noise[..]),
+            ("text.txt", &text[..]),
+        ])],
+        1_600_000_000,
+        &[],
+        &[&tag],
+    );
+    let (_a, svc) = service();
+    load_imgs(&svc, &[&img]).await;
+    let pushed = svc.push_image(&tag, None, None).await.unwrap();
+    // Stored where it cannot shrink: the blob is about the random bytes'
+    // size, far below the uncompressed layer and above the noise alone.
+    let manifest = d.docker(&["manifest", "inspect", "--insecure", &tag]);
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let size = m["layers"][0]["size"].as_u64().unwrap() as usize;
+    assert!(
+        size > noise.len() && size < noise.len() + text.len() / 4,
+        "{size}"
+    );
+    d.docker(&["pull", "-q", &tag]);
+    let id = d.docker(&["inspect", "-f", "{{.Id}}", &tag]);
+    assert_eq!(id.trim(), img.id());
+    let (_b, fresh) = service();
+    let pulled = fresh.pull_image_with(&tag, fast_pull(None)).await.unwrap();
+    assert_eq!(pulled.images[0].image_id, img.id());
+    assert_eq!(
+        pulled.lines[0],
+        format!("Digest: {}", pushed.pushed[0].digest)
+    );
+    assert_verified(&fresh);
+}
+
 /// The auth error texts are dockerd's own: the private dockerd pulls from the
 /// htpasswd registry without and with wrong credentials, and logs in wrongly.
 // The dockerd session guard is held on purpose for the whole test.

@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod credentials;
+mod gzip;
 pub mod metadata;
 pub mod progress;
 pub mod pull;

@@ -23,7 +23,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Options of a push.
 #[derive(Clone, Debug)]
@@ -679,28 +678,25 @@ async fn upload_layer(
     };
     let file_path = shared.svc.store().content().path(diff_id);
     let (tx, rx) =
-        tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, std::io::Error>>(4);
+        tokio::sync::mpsc::channel::<std::result::Result<Frame<Bytes>, std::io::Error>>(2);
     let progress = shared.opts.progress.clone();
     let id = short(diff_id);
-    let producer = tokio::spawn(async move {
-        let mut file = tokio::fs::File::open(&file_path).await?;
-        // Fastest deflate: a registry blob's bytes are ours to choose (its
-        // digest is computed here), and layers are often incompressible.
-        let mut gz = async_compression::tokio::write::GzipEncoder::with_quality(
-            Vec::new(),
-            async_compression::Level::Fastest,
-        );
+    // Reading, compressing and hashing are CPU work: a blocking thread per
+    // upload, feeding the request body through the channel.
+    let producer = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&file_path)?;
+        let mut gz = super::gzip::ChunkedGzip::new();
         let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; super::gzip::CHUNK];
         let mut read = 0u64;
         let mut reported = 0u64;
-        let mut closed = false;
         loop {
-            let n = file.read(&mut buf).await?;
+            let n = file.read(&mut buf)?;
             if n == 0 {
-                gz.shutdown().await?;
+                gz.finish();
             } else {
-                gz.write_all(&buf[..n]).await?;
+                gz.write(&buf[..n]);
                 read += n as u64;
                 if read - reported >= 512 * 1024 || reported == 0 {
                     reported = read;
@@ -715,11 +711,11 @@ async fn upload_layer(
                     );
                 }
             }
-            let out = std::mem::take(gz.get_mut());
+            let out = gz.take_output();
             if !out.is_empty() {
                 hasher.update(&out);
-                if !closed && tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
-                    closed = true;
+                if tx.blocking_send(Ok(Frame::data(Bytes::from(out)))).is_err() {
+                    return Err(std::io::Error::other("the upload was interrupted"));
                 }
             }
             if n == 0 {
@@ -727,9 +723,6 @@ async fn upload_layer(
             }
         }
         drop(tx);
-        if closed {
-            return Err(std::io::Error::other("the upload was interrupted"));
-        }
         let size = hasher.len();
         Ok::<_, std::io::Error>((hasher.finish(), size))
     });
