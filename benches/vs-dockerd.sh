@@ -210,6 +210,13 @@ suite() {
 	reads history "$t" "$c history $ONE"
 	if [[ $t != strata ]]; then
 		reads api_images_json "$t" "curl -sf --unix-socket $(sock_of "$t") -o /dev/null http://d/v1.41/images/json"
+		# The daemon alone: 10 listings from one curl process over one
+		# connection, recorded per request (no curl start-up in it).
+		local s e
+		s=$(now)
+		curl -sf --unix-socket "$(sock_of "$t")" $(for _ in $(seq 10); do printf -- '-o /dev/null http://d/v1.41/images/json '; done)
+		e=$(now)
+		rec api_images_json_x10 "$t" "$(awk -v a="$s" -v b="$e" 'BEGIN{printf "%.4f", (b-a)/1e10}')"
 		reads api_inspect "$t" "curl -sf --unix-socket $(sock_of "$t") -o /dev/null http://d/v1.41/images/$ONE/json"
 	fi
 
@@ -290,6 +297,10 @@ EOF
 		empty_store strata
 		timed pull strata "$STRATA" --root "$SROOT" pull "$REG/wbig/s:$run"
 		empty_store strata
+		# Each tool above pulls what it pushed; strata's push stores the
+		# incompressible chunks, so pull what dockerd pushed as well.
+		timed pull_dockerd_push strata "$STRATA" --root "$SROOT" pull "$REG/wbig/d:$run"
+		empty_store strata
 		if command -v skopeo >/dev/null; then
 			timed push skopeo skopeo copy -q --dest-tls-verify=false "docker-archive:$W/wbig.tar" "docker://$REG/wbig/k:$run"
 			rm -rf "$D/sk"
@@ -312,7 +323,8 @@ echo "vs-dockerd: BIG_MIB=$BIG_MIB FILES=$FILES MANY=$MANY NTAG=$NTAG RUNS=$RUNS
 echo "seconds (MiB for *_mib), median; ratio = dockerd / strata target"
 printf '%-26s %10s %10s %10s %9s %9s\n' op dockerd strata serve d/strata d/serve
 for op in load_wbig load_wbig.maxrss_mib load_wbig_gz load_wbig_gz.maxrss_mib load_wfiles load_wmany load_wmany.maxrss_mib \
-	images images_a images_label api_images_json inspect history api_inspect tag_cli tag_api untag rmi prune_dangling save_wbig push pull; do
+	images images_a images_label api_images_json api_images_json_x10 inspect history api_inspect tag_cli tag_api untag rmi prune_dangling save_wbig \
+	push pull pull_dockerd_push; do
 	d=$(med "$op" dockerd) s=$(med "$op" strata) v=$(med "$op" serve)
 	[[ $d$s$v == --- ]] && continue
 	printf '%-26s %10s %10s %10s %9s %9s\n' "$op" "$d" "$s" "$v" "$(ratio "$d" "$s")" "$(ratio "$d" "$v")"
