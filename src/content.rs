@@ -10,6 +10,7 @@
 use crate::digest::{Hasher, hex_part};
 use crate::error::{Error, Result};
 use crate::lease::{INGEST_LEASE, Lease, Leases};
+use crate::stream_hash::StreamHasher;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -132,7 +133,7 @@ impl ContentStore {
         )?;
         Ok(Ingest {
             file: Some(tmp),
-            hasher: Hasher::new(),
+            hasher: StreamHasher::new(),
             blob_dir: self.blob_dir(),
             lease: Some(lease),
         })
@@ -189,10 +190,11 @@ impl ContentStore {
     }
 }
 
-/// A blob being written: hashed as it is written, removed if dropped uncommitted.
+/// A blob being written: hashed as it is written (a large one on a helper
+/// thread, see [`StreamHasher`]), removed if dropped uncommitted.
 pub struct Ingest {
     file: Option<tempfile::NamedTempFile>,
-    hasher: Hasher,
+    hasher: StreamHasher,
     blob_dir: PathBuf,
     lease: Option<Lease>,
 }
@@ -215,15 +217,15 @@ impl Ingest {
 
     /// The digest of everything written so far (the hash is kept while
     /// writing; this reads it without a second pass).
-    pub fn digest(&self) -> String {
-        self.hasher.clone().finish()
+    pub fn digest(&mut self) -> String {
+        self.hasher.digest()
     }
 
     /// Make the blob durable under its digest and return `(digest, size)`.
     /// The file is fsynced, renamed into place, and the directory fsynced.
     pub fn commit(mut self) -> Result<(String, u64)> {
         let size = self.hasher.len();
-        let digest = std::mem::take(&mut self.hasher).finish();
+        let digest = self.hasher.digest();
         let tmp = self
             .file
             .take()

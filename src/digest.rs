@@ -63,10 +63,6 @@ impl Hasher {
     pub fn len(&self) -> u64 {
         self.len
     }
-    /// Whether nothing was fed.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
     /// The `sha256:<hex>` digest of everything fed.
     pub fn finish(self) -> String {
         format!("sha256:{}", hex::encode(self.inner.finalize()))

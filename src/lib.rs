@@ -63,6 +63,7 @@ pub mod rootfs;
 pub mod server;
 mod service;
 mod store;
+mod stream_hash;
 
 pub use config::{ContainerConfig, GoTime, ImageConfig};
 pub use content::ContentStore;
