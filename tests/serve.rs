@@ -44,36 +44,11 @@ impl Server {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Resp {
-        let stream = UnixStream::connect(&self.sock).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Host", "docker");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(b.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
+        let a = serve::request(&self.sock, method, path, headers, body).await;
         Resp {
-            status,
-            headers,
-            body,
+            status: a.status,
+            headers: a.headers,
+            body: a.body,
         }
     }
 

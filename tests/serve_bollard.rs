@@ -23,7 +23,6 @@ use bollard::{API_DEFAULT_VERSION, Docker, body_full};
 use bytes::Bytes;
 use common::builder::*;
 use common::*;
-use http_body_util::{BodyExt, Full};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -68,26 +67,8 @@ impl Server {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, String) {
-        let stream = UnixStream::connect(&self.sock).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Host", "docker");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(b.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
+        let a = serve::request(&self.sock, method, path, headers, body).await;
+        (a.status, a.text())
     }
 
     /// The log head: equal before and after ⇔ the store did not change.

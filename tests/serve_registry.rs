@@ -15,13 +15,10 @@ use registry_harness::*;
 
 use common::builder::*;
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
 
 /// A plain GET to the registry: (status, body).
 async fn registry_get(host: &str, path: &str, accept: &str) -> (u16, Vec<u8>) {
@@ -108,36 +105,11 @@ impl Server {
     }
 
     async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-        let stream = UnixStream::connect(&self.sock).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Host", "docker");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(b.body(Full::new(Bytes::from(body.to_string()))).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
+        let a = serve::request(&self.sock, method, path, headers, body.as_bytes().to_vec()).await;
         Resp {
-            status,
-            headers,
-            body,
+            status: a.status,
+            headers: a.headers,
+            body: a.body,
         }
     }
 

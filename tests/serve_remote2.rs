@@ -14,8 +14,6 @@ use registry_harness::*;
 
 use common::builder::*;
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,26 +92,8 @@ impl Served {
     }
 
     async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-        let stream = UnixStream::connect(&self.sock).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut b = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Host", "docker");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(b.body(Full::new(Bytes::new())).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
+        let a = serve::request(&self.sock, method, path, headers, Vec::new()).await;
+        (a.status, a.text())
     }
 
     /// Every `pull` event so far, without its times.

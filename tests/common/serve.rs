@@ -59,3 +59,58 @@ impl InProcess {
         .unwrap()
     }
 }
+
+/// What [`request`] got back.
+pub struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as (lossy) UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request on a new connection to `sock` (with `Host:
+/// docker`), its answer read to the end.
+pub async fn request(
+    sock: &std::path::Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Answer {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "docker");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = http_body_util::Full::new(bytes::Bytes::from(body));
+    let resp = sender.send_request(b.body(body).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
