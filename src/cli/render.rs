@@ -18,10 +18,7 @@
 // Some renderers (system df, binary sizes) serve commands that are not wired yet.
 #![allow(dead_code)]
 
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use regex::Regex;
 
 // ---------------------------------------------------------------------------
 // Go's `%.*g`
@@ -668,19 +665,6 @@ pub fn ellipsis(s: &str, max_display_width: usize) -> String {
 // References (docker/distribution `ParseNormalizedNamed` + `FamiliarName`)
 // ---------------------------------------------------------------------------
 
-/// docker/distribution's anchored reference grammar (ASCII `\w`).
-static REFERENCE_RE: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    let alnum = "[a-z0-9]+";
-    let sep = "(?:[._]|__|[-]*)";
-    let name_component = format!("{alnum}(?:{sep}{alnum})*");
-    let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-    let domain = format!(r"{domain_component}(?:\.{domain_component})*(?::[0-9]+)?");
-    let name = format!("(?:{domain}/)?{name_component}(?:/{name_component})*");
-    let tag = r"[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}";
-    let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}";
-    Regex::new(&format!("^({name})(?::({tag}))?(?:@({digest}))?$")).ok()
-});
-
 /// A parsed image reference in familiar form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FamiliarRef {
@@ -688,20 +672,6 @@ struct FamiliarRef {
     name: String,
     tag: Option<String>,
     digest: Option<String>,
-}
-
-/// Whether `d` is a digest the distribution library accepts.
-fn valid_digest(d: &str) -> bool {
-    let Some((alg, hex)) = d.split_once(':') else {
-        return false;
-    };
-    let len = match alg {
-        "sha256" => 64,
-        "sha384" => 96,
-        "sha512" => 128,
-        _ => return false,
-    };
-    hex.len() == len && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// `reference.ParseNormalizedNamed` followed by `FamiliarName`, `Tag` and
@@ -783,60 +753,14 @@ fn parse_simple_familiar(s: &str) -> Option<FamiliarRef> {
     })
 }
 
-/// [`parse_familiar`] by docker/distribution's grammar (regex).
+/// [`parse_familiar`] by docker/distribution's grammar: the library's
+/// `ParseNormalizedNamed`.
 fn parse_familiar_by_grammar(s: &str) -> Option<FamiliarRef> {
-    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    let (mut domain, mut remainder) = match s.find('/') {
-        Some(i) if s[..i].contains(['.', ':']) || &s[..i] == "localhost" => {
-            (s[..i].to_string(), s[i + 1..].to_string())
-        }
-        _ => ("docker.io".to_string(), s.to_string()),
-    };
-    if domain == "index.docker.io" {
-        domain = "docker.io".to_string();
-    }
-    if domain == "docker.io" && !remainder.contains('/') {
-        remainder = format!("library/{remainder}");
-    }
-    let remote_name = match remainder.find(':') {
-        Some(i) => &remainder[..i],
-        None => remainder.as_str(),
-    };
-    if remote_name.to_lowercase() != remote_name {
-        return None;
-    }
-    let full = format!("{domain}/{remainder}");
-    let re = REFERENCE_RE.as_ref()?;
-    let caps = re.captures(&full)?;
-    let name = caps.get(1)?.as_str();
-    if name.len() > 255 {
-        return None;
-    }
-    let tag = caps.get(2).map(|m| m.as_str().to_string());
-    let digest = caps.get(3).map(|m| m.as_str().to_string());
-    if digest.as_deref().is_some_and(|d| !valid_digest(d)) {
-        return None;
-    }
-    // Split the matched name into domain and path the way the library does,
-    // then familiarize.
-    let (dom, path) = match name.find('/') {
-        Some(i) => (&name[..i], &name[i + 1..]),
-        None => ("", name),
-    };
-    let familiar = if dom == "docker.io" {
-        match path.strip_prefix("library/") {
-            Some(rest) if !rest.contains('/') => rest.to_string(),
-            _ => path.to_string(),
-        }
-    } else {
-        name.to_string()
-    };
+    let r = strata::Reference::parse_normalized_named(s).ok()?;
     Some(FamiliarRef {
-        name: familiar,
-        tag,
-        digest,
+        name: r.familiar_name(),
+        tag: r.tag().map(str::to_owned),
+        digest: r.digest().map(str::to_owned),
     })
 }
 
