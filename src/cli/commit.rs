@@ -12,6 +12,24 @@ use strata::ImageService;
 /// digest is refused, no tag means `latest`), then the daemon commits;
 /// prints `sha256:<id>`. `pause` (`-p`, `--pause`, default true) is
 /// accepted and has no effect: strata runs no processes.
+/// The client's ContainerCommit: the familiar name and tag (default
+/// `latest`) a commit is tagged with, or `None` without a reference.
+pub(crate) fn commit_target(reference: Option<&str>) -> Result<Option<(String, String)>, Failure> {
+    let Some(r) = reference.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = strata::Reference::parse_normalized_named(r)
+        .map_err(|e| Failure(e.message().to_string()))?;
+    if parsed.digest().is_some() {
+        return Err(Failure(
+            "refusing to create a tag with a digest reference".to_string(),
+        ));
+    }
+    let parsed = parsed.tag_name_only();
+    let tag = parsed.tag().unwrap_or("latest").to_string();
+    Ok(Some((parsed.familiar_name(), tag)))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn commit(
     svc: &ImageService,
@@ -23,20 +41,8 @@ pub async fn commit(
     reference: Option<String>,
     pause: bool,
 ) -> Result<(), Failure> {
-    // The client's ContainerCommit: familiar name + tag (default `latest`).
-    let (mut repo, mut tag) = (None, None);
-    if let Some(r) = reference.as_deref().filter(|r| !r.is_empty()) {
-        let parsed = strata::Reference::parse_normalized_named(r)
-            .map_err(|e| Failure(e.message().to_string()))?;
-        if parsed.digest().is_some() {
-            return Err(Failure(
-                "refusing to create a tag with a digest reference".to_string(),
-            ));
-        }
-        let parsed = parsed.tag_name_only();
-        tag = parsed.tag().map(str::to_string);
-        repo = Some(parsed.familiar_name());
-    }
+    let target = commit_target(reference.as_deref())?;
+    let (repo, tag) = target.unzip();
     let id = svc
         .commit_image_with(
             &container,

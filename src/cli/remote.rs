@@ -112,7 +112,11 @@ async fn request(
     path: &str,
     body: ReqBody,
 ) -> Result<(u16, Vec<u8>), Failure> {
-    let resp = send(sock, method, path, body).await?;
+    read_all(send(sock, method, path, body).await?).await
+}
+
+/// A response's status and whole body.
+async fn read_all(resp: hyper::Response<hyper::body::Incoming>) -> Result<(u16, Vec<u8>), Failure> {
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
@@ -361,13 +365,7 @@ async fn messages(
     out: &mut impl Write,
     statuses: bool,
 ) -> Result<(), Failure> {
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Failure(format!("strata serve: {e}")))?
-        .to_bytes();
+    let (status, body) = read_all(resp).await?;
     if status != 200 {
         return Err(daemon(&body));
     }
@@ -569,16 +567,7 @@ async fn post_json(
     path: &str,
     v: &serde_json::Value,
 ) -> Result<(u16, Vec<u8>), Failure> {
-    let resp = send_typed(sock, "POST", path, json_body(v), Some("application/json")).await?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Failure(format!("strata serve: {e}")))?
-        .to_bytes()
-        .to_vec();
-    Ok((status, body))
+    read_all(send_typed(sock, "POST", path, json_body(v), Some("application/json")).await?).await
 }
 
 async fn container(
@@ -682,17 +671,9 @@ async fn commit(
     pause: bool,
 ) -> Result<(), Failure> {
     let mut q = vec![format!("container={}", enc_q(&container))];
-    if let Some(r) = reference.as_deref().filter(|r| !r.is_empty()) {
-        let parsed = strata::Reference::parse_normalized_named(r)
-            .map_err(|e| Failure(e.message().to_string()))?;
-        if parsed.digest().is_some() {
-            return Err(Failure(
-                "refusing to create a tag with a digest reference".to_string(),
-            ));
-        }
-        let parsed = parsed.tag_name_only();
-        q.push(format!("repo={}", enc_q(&parsed.familiar_name())));
-        q.push(format!("tag={}", enc_q(parsed.tag().unwrap_or_default())));
+    if let Some((repo, tag)) = super::commit::commit_target(reference.as_deref())? {
+        q.push(format!("repo={}", enc_q(&repo)));
+        q.push(format!("tag={}", enc_q(&tag)));
     }
     if let Some(a) = &author {
         q.push(format!("author={}", enc_q(a)));
