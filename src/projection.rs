@@ -480,11 +480,38 @@ impl<T: Kv> Tables<T> {
 }
 
 /// What folding an event needs from its bytes that does not depend on the
-/// tables (an image's ID and decoded config), computed ahead of
-/// [`apply_decoded`], e.g. on another thread while a replay folds.
+/// tables (an image's ID and the parts of its config that go into its row),
+/// computed ahead of [`apply_decoded`], e.g. on another thread while a
+/// replay folds. The config itself is read in full, so that a config `apply`
+/// refuses live is refused on replay too, and dropped where it was read.
 pub struct Decoded {
     id: String,
-    config: Result<ImageConfig>,
+    facts: Result<ConfigFacts>,
+}
+
+/// The parts of an image config its [`ImageRow`] holds.
+struct ConfigFacts {
+    top_layer: Option<String>,
+    created_unix_nanos: i128,
+    labels: Option<BTreeMap<String, String>>,
+    has_runtime_config: bool,
+}
+
+impl ConfigFacts {
+    fn of(config: &[u8]) -> Result<ConfigFacts> {
+        let cfg = ImageConfig::from_json(config)?;
+        let top_layer = match &cfg.rootfs {
+            Some(r) => chain_ids(&r.diff_ids).pop(),
+            None => None,
+        };
+        let has_runtime_config = cfg.config.is_some();
+        Ok(ConfigFacts {
+            top_layer,
+            created_unix_nanos: cfg.created.unix_nanos(),
+            labels: cfg.config.and_then(|c| c.labels),
+            has_runtime_config,
+        })
+    }
 }
 
 impl Decoded {
@@ -493,7 +520,7 @@ impl Decoded {
         match &env.body {
             EventBody::ImageCreated { config, .. } => Some(Decoded {
                 id: sha256_digest(config),
-                config: ImageConfig::from_json(config),
+                facts: ConfigFacts::of(config),
             }),
             _ => None,
         }
@@ -560,25 +587,19 @@ pub fn apply_decoded<T: KvMut>(
             parent,
             source,
         } => {
-            let Decoded { id, config: cfg } = match decoded {
+            let Decoded { id, facts } = match decoded {
                 Some(d) => d,
                 None => Decoded {
                     id: sha256_digest(config),
-                    config: ImageConfig::from_json(config),
+                    facts: ConfigFacts::of(config),
                 },
             };
             if t.has_image(&id)? {
                 return Err(bad(format!("image {id} already exists")));
             }
-            let cfg = cfg.map_err(|e| bad(e.to_string()))?;
-            let diff_ids = cfg
-                .rootfs
-                .as_ref()
-                .map(|r| r.diff_ids.clone())
-                .unwrap_or_default();
-            let top_layer = chain_ids(&diff_ids).pop();
+            let facts = facts.map_err(|e| bad(e.to_string()))?;
             let mut size = 0;
-            if let Some(top) = &top_layer {
+            if let Some(top) = &facts.top_layer {
                 let mut row = t
                     .layer(top)?
                     .ok_or_else(|| bad(format!("no layer {top}")))?;
@@ -592,18 +613,13 @@ pub fn apply_decoded<T: KvMut>(
                 }
                 t.children.put(edge(p, &id).as_str(), &[])?;
             }
-            let labels = cfg
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.clone())
-                .filter(|_| true);
             let row = ImageRow {
                 parent: parent.clone(),
-                top_layer,
-                created_unix_nanos: cfg.created.unix_nanos(),
+                top_layer: facts.top_layer,
+                created_unix_nanos: facts.created_unix_nanos,
                 size,
-                labels,
-                has_runtime_config: cfg.config.is_some(),
+                labels: facts.labels,
+                has_runtime_config: facts.has_runtime_config,
                 last_tag_time_unix_nanos: None,
                 source: source.clone(),
             };
