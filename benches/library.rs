@@ -16,6 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use strata::{Actor, EventBody, Filters, ImageService, ImageSource, Store};
 
+/// The allocator the `strata` binary runs with (see `src/main.rs`), so the
+/// figures are the ones its commands see. (Remove these two lines to
+/// measure with glibc's malloc.)
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
