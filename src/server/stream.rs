@@ -72,6 +72,8 @@ impl Drop for ChannelWriter {
 pub struct BodyReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     cur: Bytes,
+    /// A body error met while filling a read; returned by the next one.
+    pending: Option<io::Error>,
     done: bool,
 }
 
@@ -102,16 +104,28 @@ impl BodyReader {
                 }
             }
         });
+        BodyReader::new(rx)
+    }
+
+    fn new(rx: mpsc::Receiver<io::Result<Bytes>>) -> BodyReader {
         BodyReader {
             rx,
             cur: Bytes::new(),
+            pending: None,
             done: false,
         }
     }
 }
 
 impl Read for BodyReader {
+    /// Blocks for the first frame only, then also takes the frames already
+    /// queued, up to `out.len()`: the loader writes what one read returns,
+    /// and a client's 32 KiB chunks cut by tar entries would otherwise
+    /// become twice as many small writes.
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
         while self.cur.is_empty() {
             if self.done {
                 return Ok(0);
@@ -122,9 +136,79 @@ impl Read for BodyReader {
                 None => self.done = true,
             }
         }
-        let n = out.len().min(self.cur.len());
-        out[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
+        let mut n = 0;
+        loop {
+            let k = (out.len() - n).min(self.cur.len());
+            out[n..n + k].copy_from_slice(&self.cur[..k]);
+            let _ = self.cur.split_to(k);
+            n += k;
+            if n == out.len() {
+                return Ok(n);
+            }
+            match self.rx.try_recv() {
+                Ok(Ok(b)) => self.cur = b,
+                // An error is reported by the next read, after these bytes.
+                Ok(Err(e)) => {
+                    self.pending = Some(e);
+                    return Ok(n);
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(n),
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.done = true;
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(frames: Vec<io::Result<&'static [u8]>>) -> BodyReader {
+        let (tx, rx) = mpsc::channel(frames.len().max(1));
+        for f in frames {
+            tx.try_send(f.map(Bytes::from_static)).unwrap();
+        }
+        BodyReader::new(rx)
+    }
+
+    #[test]
+    fn a_read_takes_every_queued_frame_it_has_room_for() {
+        let mut r = reader(vec![Ok(b"abc"), Ok(b"defg"), Ok(b"hi")]);
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read(&mut buf).unwrap(), 8);
+        assert_eq!(&buf, b"abcdefgh");
+        assert_eq!(r.read(&mut buf).unwrap(), 1);
+        assert_eq!(&buf[..1], b"i");
+        assert_eq!(r.read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_body_error_comes_after_the_bytes_before_it() {
+        let mut r = reader(vec![
+            Ok(b"abc"),
+            Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut")),
+            Ok(b"never"),
+        ]);
+        let mut buf = [0u8; 16];
+        assert_eq!(r.read(&mut buf).unwrap(), 3);
+        assert_eq!(r.read(&mut buf).unwrap_err().to_string(), "cut");
+    }
+
+    #[test]
+    fn small_reads_walk_through_frames() {
+        let mut r = reader(vec![Ok(b"abc"), Ok(b"de")]);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, b"abcde");
     }
 }
