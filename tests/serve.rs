@@ -559,6 +559,72 @@ async fn image_routes() {
     srv.stop().await;
 }
 
+/// `GET /images/json` answers are reused while the tables stay the same:
+/// every write (through the API or the library) shows in the next answer,
+/// and each query (`all`, filters) gets its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_listings_follow_every_write() {
+    let srv = Server::start().await;
+    assert_eq!(srv.load("chain-all.tar").await.status, 200);
+    let library = |all: bool, filters: strata::Filters| {
+        let svc = srv.svc.clone();
+        async move {
+            let images = svc.images(filters, all, false).await.unwrap();
+            format!("{}\n", serde_json::to_string(&images).unwrap())
+        }
+    };
+    let tags = |r: &Resp| -> Vec<serde_json::Value> {
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["RepoTags"].clone())
+            .collect()
+    };
+
+    let first = srv.req("GET", "/images/json").await;
+    assert_eq!(tags(&first), [serde_json::json!(["dev/chain:1"])]);
+    assert_eq!(srv.req("GET", "/images/json").await.body, first.body);
+
+    // Another query is not answered from the last one.
+    let all = srv.req("GET", "/images/json?all=1").await;
+    assert_eq!(all.text(), library(true, strata::Filters::new()).await);
+    assert_eq!(all.json().as_array().unwrap().len(), 6);
+    let dangling = "/images/json?filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%7D";
+    assert_eq!(srv.req("GET", dangling).await.text(), "[]\n");
+    assert_eq!(srv.req("GET", "/images/json").await.body, first.body);
+
+    // A tag through the API.
+    let r = srv
+        .req("POST", "/images/dev/chain:1/tag?repo=dev/again&tag=2")
+        .await;
+    assert_eq!(r.status, 201);
+    let second = srv.req("GET", "/images/json").await;
+    assert_eq!(
+        tags(&second),
+        [serde_json::json!(["dev/again:2", "dev/chain:1"])]
+    );
+    assert_eq!(second.text(), library(false, strata::Filters::new()).await);
+
+    // An untag through the library, beside the server.
+    srv.svc
+        .image_delete("dev/again:2", false, true)
+        .await
+        .unwrap();
+    assert_eq!(srv.req("GET", "/images/json").await.body, first.body);
+
+    // Deleting the image empties the listing, and the dangling filter
+    // still gets its own answer.
+    let r = srv.req("DELETE", "/images/dev/chain:1").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(srv.req("GET", "/images/json").await.text(), "[]\n");
+    assert_eq!(
+        srv.req("GET", "/images/json?all=1").await.text(),
+        library(true, strata::Filters::new()).await
+    );
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_routes_and_actor() {
     let srv = Server::start().await;

@@ -7,6 +7,7 @@ use super::router::{Ctx, compare_versions, json_response};
 use super::stream::{BodyReader, ChannelWriter, channel_body};
 use super::{Body, full};
 use crate::filters::Filters;
+use crate::store::TablesVersion;
 use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -25,8 +26,69 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
     }
     let all = ctx.query.bool("all");
-    let images = ctx.svc.images(filters, all, false).await?;
-    Ok(json_response(200, &images))
+    let now = ctx.svc.tables_version().await?;
+    if let Some(body) = ListingAnswer::get(&ctx.state.listing, now, all, &filters) {
+        return Ok(json_bytes_response(body));
+    }
+    let (version, images) = ctx
+        .svc
+        .images_versioned(filters.clone(), all, false)
+        .await?;
+    let body = Bytes::from(super::json::encode(&images));
+    ListingAnswer::put(&ctx.state.listing, version, all, filters, body.clone());
+    Ok(json_bytes_response(body))
+}
+
+/// The encoded answer to one image listing, kept for the next request with
+/// the same query while the tables stay at `version`: clients that poll
+/// the list (the docker CLI, dashboards) get the same bytes without a new
+/// listing and encoding. A listing without container counts depends on the
+/// tables, the filters and `all` only, so equal keys give equal answers.
+pub(super) struct ListingAnswer {
+    version: TablesVersion,
+    all: bool,
+    filters: Filters,
+    body: Bytes,
+}
+
+impl ListingAnswer {
+    fn get(
+        slot: &std::sync::Mutex<Option<ListingAnswer>>,
+        version: TablesVersion,
+        all: bool,
+        filters: &Filters,
+    ) -> Option<Bytes> {
+        let slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref()
+            .filter(|a| a.version == version && a.all == all && a.filters == *filters)
+            .map(|a| a.body.clone())
+    }
+
+    /// Keep `body` unless an answer of a newer version is there.
+    fn put(
+        slot: &std::sync::Mutex<Option<ListingAnswer>>,
+        version: TablesVersion,
+        all: bool,
+        filters: Filters,
+        body: Bytes,
+    ) {
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_none_or(|old| old.version <= version) {
+            *slot = Some(ListingAnswer {
+                version,
+                all,
+                filters,
+                body,
+            });
+        }
+    }
+}
+
+fn json_bytes_response(body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
 }
 
 /// `GET /images/{name}/json`.

@@ -54,6 +54,8 @@ pub struct State {
     hub: Arc<events::Hub>,
     stop: watch::Receiver<bool>,
     df_running: AtomicBool,
+    /// The last `GET /images/json` answer (see [`images::ListingAnswer`]).
+    listing: std::sync::Mutex<Option<images::ListingAnswer>>,
 }
 
 /// How long shutdown waits for in-flight requests.
@@ -128,6 +130,7 @@ async fn run(
         hub,
         stop: stop_rx,
         df_running: AtomicBool::new(false),
+        listing: std::sync::Mutex::new(None),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);

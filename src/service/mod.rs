@@ -25,7 +25,7 @@ use crate::event::{Actor, EventBody, ImageSource};
 use crate::filters::Filters;
 use crate::projection::ImageRow;
 use crate::reference::Reference;
-use crate::store::Store;
+use crate::store::{Store, TablesVersion};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -204,10 +204,22 @@ impl ImageService {
         all: bool,
         extra: bool,
     ) -> Result<Vec<ImageSummary>> {
+        Ok(self.images_versioned(filters, all, extra).await?.1)
+    }
+
+    /// [`ImageService::images`] and the version of the tables it listed.
+    /// Without `extra` a listing depends on nothing else (with it, the
+    /// container counts also read the external container store).
+    pub(crate) async fn images_versioned(
+        &self,
+        filters: Filters,
+        all: bool,
+        extra: bool,
+    ) -> Result<(TablesVersion, Vec<ImageSummary>)> {
         self.blocking(move |s| {
             s.store().read_versioned(|version, t| {
                 let cache = &s.inner.listing;
-                list::images(
+                let images = list::images(
                     t,
                     version,
                     cache,
@@ -215,10 +227,17 @@ impl ImageService {
                     &filters,
                     all,
                     extra,
-                )
+                )?;
+                Ok((version, images))
             })
         })
         .await
+    }
+
+    /// The version of the tables a read sees now.
+    pub(crate) async fn tables_version(&self) -> Result<TablesVersion> {
+        self.blocking(|s| s.store().read_versioned(|version, _| Ok(version)))
+            .await
     }
 
     /// `LookupImage`: `GET /images/{name}/json`.
