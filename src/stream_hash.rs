@@ -10,7 +10,7 @@
 //! helper to catch up.
 
 use crate::digest::Hasher;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// Bytes hashed in place before the helper thread takes over.
@@ -20,7 +20,12 @@ pub(crate) const OFF_THREAD_AFTER: u64 = 8 << 20;
 const BATCH: usize = 256 * 1024;
 
 /// Batches in flight at most (bounds the memory to `BATCHES * BATCH`).
+/// The helper hands each hashed batch back to be filled again, so a
+/// stream allocates at most `BATCHES + 1` batches and never frees one on
+/// the other thread (which the allocator would hold on to for a while).
 const BATCHES: usize = 8;
+/// A batch's capacity: room for one more write of up to half a batch.
+const BATCH_CAPACITY: usize = BATCH + BATCH / 2;
 
 /// A sha256 (with length) of everything passed to [`StreamHasher::update`].
 ///
@@ -39,6 +44,8 @@ enum State {
     Away {
         batch: Vec<u8>,
         tx: SyncSender<Msg>,
+        /// Hashed batches, emptied, to fill again.
+        spare: Receiver<Vec<u8>>,
         worker: JoinHandle<Hasher>,
     },
     /// Only while switching between the two.
@@ -71,10 +78,15 @@ impl StreamHasher {
                     self.go_away();
                 }
             }
-            State::Away { batch, tx, .. } => {
+            State::Away {
+                batch, tx, spare, ..
+            } => {
                 batch.extend_from_slice(bytes);
                 if batch.len() >= BATCH {
-                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH + BATCH / 2));
+                    let next = spare
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH_CAPACITY));
+                    let full = std::mem::replace(batch, next);
                     // A helper that is gone panicked; joining it says so.
                     let _ = tx.send(Msg::Bytes(full));
                 }
@@ -104,6 +116,7 @@ impl StreamHasher {
             unreachable!("go_away from a state other than Here");
         };
         let (tx, rx) = sync_channel::<Msg>(BATCHES);
+        let (back, spare) = sync_channel::<Vec<u8>>(BATCHES);
         let spawned = std::thread::Builder::new()
             .name("strata-hash".into())
             .spawn(move || {
@@ -111,7 +124,12 @@ impl StreamHasher {
                 for msg in rx {
                     match msg {
                         Msg::Resume(state) => h = state,
-                        Msg::Bytes(b) => h.update(&b),
+                        Msg::Bytes(mut b) => {
+                            h.update(&b);
+                            b.clear();
+                            // Dropped here only if the writer is gone.
+                            let _ = back.try_send(b);
+                        }
                     }
                 }
                 h
@@ -122,8 +140,9 @@ impl StreamHasher {
                 // first message is always taken.
                 let _ = tx.send(Msg::Resume(h));
                 State::Away {
-                    batch: Vec::with_capacity(BATCH + BATCH / 2),
+                    batch: Vec::with_capacity(BATCH_CAPACITY),
                     tx,
+                    spare,
                     worker,
                 }
             }
@@ -134,8 +153,9 @@ impl StreamHasher {
     /// The hasher, back on this thread with everything fed so far.
     fn bring_back(&mut self) -> &mut Hasher {
         if let State::Away { .. } = self.state {
-            let State::Away { batch, tx, worker } =
-                std::mem::replace(&mut self.state, State::Switching)
+            let State::Away {
+                batch, tx, worker, ..
+            } = std::mem::replace(&mut self.state, State::Switching)
             else {
                 unreachable!()
             };
