@@ -9,11 +9,22 @@ mod common;
 use common::*;
 use std::path::Path;
 
+/// Write `out` with `make` unless it is there with the marker of the same
+/// sizes (`key`). The markers of other sizes are removed first: `out` is
+/// about to be replaced, and a marker left behind would vouch for it.
 fn once(out: &Path, key: &str, make: impl FnOnce(&Path)) {
     let marker = out.with_extension(format!("{key}.complete"));
     if marker.exists() && out.exists() {
         eprintln!("kept {}", out.display());
         return;
+    }
+    let stem = out.with_extension("");
+    let prefix = format!("{}.", stem.file_name().unwrap().to_string_lossy());
+    for entry in std::fs::read_dir(out.parent().unwrap()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".complete") {
+            std::fs::remove_file(out.with_file_name(&name)).unwrap();
+        }
     }
     let t = std::time::Instant::now();
     make(out);
