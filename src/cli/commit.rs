@@ -6,12 +6,6 @@ use super::render;
 use std::io::Write;
 use strata::ImageService;
 
-/// `strata commit [-m MSG] [-a AUTHOR] [-c CHANGE]... CONTAINER [REPO[:TAG]]`.
-///
-/// As the docker CLI: the reference is parsed first (`REPO[:TAG]`, a
-/// digest is refused, no tag means `latest`), then the daemon commits;
-/// prints `sha256:<id>`. `pause` (`-p`, `--pause`, default true) is
-/// accepted and has no effect: strata runs no processes.
 /// The client's ContainerCommit: the familiar name and tag (default
 /// `latest`) a commit is tagged with, or `None` without a reference.
 pub(crate) fn commit_target(reference: Option<&str>) -> Result<Option<(String, String)>, Failure> {
@@ -30,6 +24,12 @@ pub(crate) fn commit_target(reference: Option<&str>) -> Result<Option<(String, S
     Ok(Some((parsed.familiar_name(), tag)))
 }
 
+/// `strata commit [-m MSG] [-a AUTHOR] [-c CHANGE]... CONTAINER [REPO[:TAG]]`.
+///
+/// As the docker CLI: the reference is parsed first (`REPO[:TAG]`, a
+/// digest is refused, no tag means `latest`), then the daemon commits;
+/// prints `sha256:<id>`. `pause` (`-p`, `--pause`, default true) is
+/// accepted and has no effect: strata runs no processes.
 #[allow(clippy::too_many_arguments)]
 pub async fn commit(
     svc: &ImageService,
