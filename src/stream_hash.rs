@@ -43,20 +43,13 @@ enum State {
     Here(Hasher),
     Away {
         batch: Vec<u8>,
-        tx: SyncSender<Msg>,
+        tx: SyncSender<Vec<u8>>,
         /// Hashed batches, emptied, to fill again.
         spare: Receiver<Vec<u8>>,
         worker: JoinHandle<Hasher>,
     },
     /// Only while switching between the two.
     Switching,
-}
-
-/// What the helper thread receives.
-enum Msg {
-    /// Continue from this state (the bytes hashed in place so far).
-    Resume(Hasher),
-    Bytes(Vec<u8>),
 }
 
 impl StreamHasher {
@@ -88,7 +81,7 @@ impl StreamHasher {
                         .unwrap_or_else(|_| Vec::with_capacity(BATCH_CAPACITY));
                     let full = std::mem::replace(batch, next);
                     // A helper that is gone panicked; joining it says so.
-                    let _ = tx.send(Msg::Bytes(full));
+                    let _ = tx.send(full);
                 }
             }
             State::Switching => unreachable!("StreamHasher used while switching"),
@@ -115,37 +108,29 @@ impl StreamHasher {
         let State::Here(h) = std::mem::replace(&mut self.state, State::Switching) else {
             unreachable!("go_away from a state other than Here");
         };
-        let (tx, rx) = sync_channel::<Msg>(BATCHES);
+        let (tx, rx) = sync_channel::<Vec<u8>>(BATCHES);
         let (back, spare) = sync_channel::<Vec<u8>>(BATCHES);
+        // The helper continues from a copy of the state, so that `h` stays
+        // here if no thread can start.
+        let mut away = h.clone();
         let spawned = std::thread::Builder::new()
             .name("strata-hash".into())
             .spawn(move || {
-                let mut h = Hasher::new();
-                for msg in rx {
-                    match msg {
-                        Msg::Resume(state) => h = state,
-                        Msg::Bytes(mut b) => {
-                            h.update(&b);
-                            b.clear();
-                            // Dropped here only if the writer is gone.
-                            let _ = back.try_send(b);
-                        }
-                    }
+                for mut b in rx {
+                    away.update(&b);
+                    b.clear();
+                    // Dropped here only if the writer is gone.
+                    let _ = back.try_send(b);
                 }
-                h
+                away
             });
         self.state = match spawned {
-            Ok(worker) => {
-                // The receiver lives until the helper returns, so this
-                // first message is always taken.
-                let _ = tx.send(Msg::Resume(h));
-                State::Away {
-                    batch: Vec::with_capacity(BATCH_CAPACITY),
-                    tx,
-                    spare,
-                    worker,
-                }
-            }
+            Ok(worker) => State::Away {
+                batch: Vec::with_capacity(BATCH_CAPACITY),
+                tx,
+                spare,
+                worker,
+            },
             Err(_) => State::Here(h),
         };
     }
@@ -160,7 +145,7 @@ impl StreamHasher {
                 unreachable!()
             };
             if !batch.is_empty() {
-                let _ = tx.send(Msg::Bytes(batch));
+                let _ = tx.send(batch);
             }
             drop(tx);
             let h = worker
