@@ -518,11 +518,15 @@ impl Decoded {
     /// The table-independent part of applying `env`, if it has one.
     pub fn of(env: &Envelope) -> Option<Decoded> {
         match &env.body {
-            EventBody::ImageCreated { config, .. } => Some(Decoded {
-                id: sha256_digest(config),
-                facts: ConfigFacts::of(config),
-            }),
+            EventBody::ImageCreated { config, .. } => Some(Decoded::image_created(config)),
             _ => None,
+        }
+    }
+
+    fn image_created(config: &[u8]) -> Decoded {
+        Decoded {
+            id: sha256_digest(config),
+            facts: ConfigFacts::of(config),
         }
     }
 }
@@ -587,13 +591,7 @@ pub fn apply_decoded<T: KvMut>(
             parent,
             source,
         } => {
-            let Decoded { id, facts } = match decoded {
-                Some(d) => d,
-                None => Decoded {
-                    id: sha256_digest(config),
-                    facts: ConfigFacts::of(config),
-                },
-            };
+            let Decoded { id, facts } = decoded.unwrap_or_else(|| Decoded::image_created(config));
             if t.has_image(&id)? {
                 return Err(bad(format!("image {id} already exists")));
             }
