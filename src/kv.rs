@@ -68,7 +68,7 @@ impl KvMut for redb::Table<'_, &'static str, &'static [u8]> {
 
 /// A projection table held in memory, for folding a whole log.
 ///
-/// Rows are kept in key order under a [`MemKey`]: the key's first 16
+/// Rows are kept in key order under a `MemKey`: the key's first 16
 /// bytes as an integer, then the whole key. A B-tree search compares the
 /// integers held in its nodes and reads a key's text only on a tie, where
 /// comparing `String`s would follow a pointer and call `memcmp` at every
@@ -78,7 +78,7 @@ pub struct MemTable(BTreeMap<MemKey, Vec<u8>>);
 
 /// An owned [`MemTable`] key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct MemKey(KeyView<'static>);
+struct MemKey(KeyView<'static>);
 
 /// A key as the B-tree compares it: `head` orders like the text's first 16
 /// bytes (zero-padded, big-endian), and `text` settles ties. Because the
@@ -103,9 +103,9 @@ impl<'a> KeyView<'a> {
 
 impl MemKey {
     fn new(text: &str) -> MemKey {
-        let view = KeyView::new(text);
+        let head = KeyView::new(text).head;
         MemKey(KeyView {
-            head: view.head,
+            head,
             text: Cow::Owned(text.to_string()),
         })
     }
