@@ -3,7 +3,7 @@
 use super::errors::{ApiError, ApiResult};
 use super::events::{EventMessage, now_nanos};
 use super::json::JsonMessage;
-use super::router::{Ctx, compare_versions, json_response};
+use super::router::{Ctx, compare_versions, encoded_json_response, json_response};
 use super::stream::{BodyReader, ChannelWriter, channel_body};
 use super::{Body, full};
 use crate::filters::Filters;
@@ -28,7 +28,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
     let all = ctx.query.bool("all");
     let now = ctx.svc.tables_version().await?;
     if let Some(body) = ListingAnswer::get(&ctx.state.listing, now, all, &filters) {
-        return Ok(json_bytes_response(body));
+        return Ok(encoded_json_response(200, body));
     }
     let (version, images) = ctx
         .svc
@@ -36,7 +36,7 @@ pub async fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         .await?;
     let body = Bytes::from(super::json::encode(&images));
     ListingAnswer::put(&ctx.state.listing, version, all, filters, body.clone());
-    Ok(json_bytes_response(body))
+    Ok(encoded_json_response(200, body))
 }
 
 /// The encoded answer to one image listing, kept for the next request with
@@ -82,13 +82,6 @@ impl ListingAnswer {
             });
         }
     }
-}
-
-fn json_bytes_response(body: Bytes) -> Response<Body> {
-    let mut resp = Response::new(full(body));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
 }
 
 /// `GET /images/{name}/json`.

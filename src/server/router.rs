@@ -292,7 +292,12 @@ async fn dispatch(ctx: Ctx, route: Route) -> ApiResult<Response<Body>> {
 
 /// A `status` response with `body` as JSON (Go's encoder, no HTML escaping).
 pub fn json_response(status: u16, body: &impl serde::Serialize) -> Response<Body> {
-    let mut resp = Response::new(super::full(super::json::encode(body)));
+    encoded_json_response(status, super::json::encode(body))
+}
+
+/// [`json_response`] of a body already encoded.
+pub fn encoded_json_response(status: u16, body: impl Into<bytes::Bytes>) -> Response<Body> {
+    let mut resp = Response::new(super::full(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
