@@ -83,17 +83,9 @@ fn by_name(s: &str) -> Workload {
     ALL.into_iter().find(|w| name(*w) == s).unwrap()
 }
 
-/// Deterministic, poorly compressible bytes.
+/// Deterministic, poorly compressible bytes (seeds spread by a multiply).
 fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::noise(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15), len)
 }
 
 fn image(i: u64, tags: &[&str]) -> Img {

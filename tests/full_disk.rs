@@ -27,18 +27,6 @@ fn tmpfs(dir: &Path, size: &str) -> Option<Mount> {
     ok.then(|| Mount(dir.to_path_buf()))
 }
 
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_full_disk_fails_cleanly_and_recovers() {
     let dir = tempfile::tempdir().unwrap();

@@ -766,45 +766,15 @@ async fn url_errors() {
 
 /// `POST /images/create?fromSrc=<url>` over the Engine API socket.
 async fn api_post(sock: &std::path::Path, path: &str) -> (u16, String) {
-    use http_body_util::BodyExt;
-    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::post(path)
-        .header("Host", "docker")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
+    let a = common::serve::request(sock, "POST", path, &[], Vec::new()).await;
+    (a.status, String::from_utf8(a.body).unwrap())
 }
 
 #[tokio::test]
 async fn api_from_src_url() {
     let http = Http::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let svc = ImageService::open(dir.path().join("root")).unwrap();
-    let sock = dir.path().join("s.sock");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let (svc, sock) = (svc.clone(), sock.clone());
-        async move {
-            strata::server::serve(svc, &sock, async {
-                let _ = stopped.await;
-            })
-            .await
-        }
-    });
-    for _ in 0..200 {
-        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let mut server = common::serve::InProcess::start().await;
+    let (svc, sock) = (server.svc.clone(), server.sock.clone());
     let q = |src: &str| strata::fuzzing::query_escape(src);
     let url = http.url("/rootfs.tar");
     let (status, body) = api_post(
@@ -879,8 +849,7 @@ async fn api_from_src_url() {
             "{name}"
         );
     }
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    server.shutdown().await.unwrap();
     assert_verified(&svc);
 }
 

@@ -940,15 +940,7 @@ async fn dockerd_pulls_a_layer_pushed_with_stored_chunks() {
     let Some((_guard, d)) = dockerd::session("stored chunks") else {
         return;
     };
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..3 * 1024 * 1024 + 123)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect();
+    let noise = noise(0x9e37_79b9_7f4a_7c15, 3 * 1024 * 1024 + 123);
     let text = b"a compressible line of a text file in a layer\n".repeat(40_000);
     let tag = format!("{}/interop/stored:1", reg.host);
     let img = base(

@@ -29,19 +29,6 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// Bytes gzip cannot shrink (so the blob is big enough to cut in two).
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A one-layer image as a registry serves it at `res/img:1`.
 struct Served {
     id: String,
@@ -53,7 +40,7 @@ struct Served {
 
 fn served(seed: u64) -> Served {
     let img = base(
-        vec![layer(&[("data/big", &noise(300_000, seed))])],
+        vec![layer(&[("data/big", &noise(seed, 300_000))])],
         1_650_000_000,
         &[("org.example", "resume")],
         &["res/img:1"],

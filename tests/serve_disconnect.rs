@@ -284,19 +284,6 @@ async fn pump(
 
 // ---------------------------------------------------------------- images
 
-/// Bytes gzip cannot shrink.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// One layer of `mib` MiB of noise.
 fn big_image(tag: &str, seed: u64, mib: usize) -> Img {
     let data = noise(seed, mib << 20);

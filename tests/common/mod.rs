@@ -6,6 +6,19 @@ pub mod serve;
 
 use std::path::PathBuf;
 
+/// Deterministic bytes gzip cannot shrink (xorshift64 from `seed | 1`).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Path of a fixture archive made by the real dockerd 20.10.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
