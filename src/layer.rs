@@ -84,6 +84,18 @@ impl Budget {
             used: AtomicU64::new(0),
         }
     }
+
+    /// Count `n` bytes decompressed elsewhere (a layer inflated ahead of
+    /// time), unless they would overrun the budget: then nothing is
+    /// counted and the caller decompresses again through the budget, so
+    /// that the bound trips where it would have.
+    pub(crate) fn try_charge(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(n).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
 }
 
 /// Counts the (compressed) bytes read through it.
@@ -578,5 +590,17 @@ mod tests {
         let err = ingest_layer(&cs, &[7u8; 1024][..], "layer 3").unwrap_err();
         assert!(err.message().starts_with("layer 3:"), "{err}");
         assert!(cs.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn budget_takes_a_charge_only_when_it_fits() {
+        let b = Budget::new(10);
+        assert!(b.try_charge(6));
+        assert!(!b.try_charge(5), "6 + 5 is over 10");
+        assert!(b.try_charge(4), "a refused charge counts nothing");
+        assert!(!b.try_charge(1));
+        let full = Budget::new(u64::MAX);
+        assert!(full.try_charge(u64::MAX));
+        assert!(!full.try_charge(1), "no wrap-around past u64::MAX");
     }
 }

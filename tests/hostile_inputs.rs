@@ -617,3 +617,98 @@ async fn gzip_bombs_stop_at_the_decompression_bound() {
         assert_verified(&svc);
     }
 }
+
+/// An image of `n` gzip layers too large to stay in memory (1.5 MiB of
+/// noise each), so that load inflates them side by side; `bad` (layer,
+/// wrong DiffID) spoils one of them. Returns the archive and the layers.
+fn gzip_layers_archive(n: usize, bad: Option<usize>) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let tars: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let data = noise(i as u64 + 40, 3 << 19);
+            common::builder::layer(&[(&format!("f{i}"), &data)])
+        })
+        .collect();
+    let gz: Vec<Vec<u8>> = tars
+        .iter()
+        .map(|t| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut e, t).unwrap();
+            e.finish().unwrap()
+        })
+        .collect();
+    let mut diffs: Vec<&[u8]> = tars.iter().map(Vec::as_slice).collect();
+    if let Some(b) = bad {
+        diffs[b] = b"something else";
+    }
+    let cfg = config_for(&diffs);
+    let names: Vec<String> = (0..n).map(|i| format!("l{i}.tar")).collect();
+    let mut entries = vec![Raw("c.json", b'0', "", &cfg)];
+    for (name, bytes) in names.iter().zip(&gz) {
+        entries.push(Raw(name, b'0', "", bytes));
+    }
+    let layers: Vec<&str> = names.iter().map(String::as_str).collect();
+    let m = manifest("c.json", &["gz:1"], &layers);
+    entries.push(Raw("manifest.json", b'0', "", &m));
+    (raw_tar(&entries), tars)
+}
+
+/// Several compressed layers are inflated side by side (one per core), and
+/// the result is the one of inflating them in manifest order: the same
+/// blobs, and for a broken archive the same error, naming the same layer,
+/// with nothing left behind.
+#[tokio::test]
+async fn gzip_layers_inflated_side_by_side_load_as_one_by_one() {
+    let (bytes, tars) = gzip_layers_archive(5, None);
+    let (_d, svc) = service();
+    svc.load_image(std::io::Cursor::new(bytes), true)
+        .await
+        .unwrap();
+    let img = svc.lookup_image("gz:1").await.unwrap();
+    let want: Vec<String> = tars.iter().map(|t| sha(t)).collect();
+    assert_eq!(img.root_fs.layers, want);
+    for (t, d) in tars.iter().zip(&want) {
+        let blob = std::fs::read(svc.store().content().path(d)).unwrap();
+        assert!(blob == *t, "blob {d} holds other bytes");
+    }
+    assert!(files(&svc.store().root().join("ingest")).is_empty());
+    assert_verified(&svc);
+
+    let (bytes, tars) = gzip_layers_archive(5, Some(3));
+    refused(
+        "wrong DiffID of layer 3 of 5",
+        bytes,
+        &format!(
+            "invalid diffID for layer 3: expected {:?}, got {:?}",
+            sha(b"something else"),
+            sha(&tars[3])
+        ),
+    )
+    .await;
+
+    // Four layers of 1.5 MiB under a 4 MiB bound for all of them: each
+    // fits alone, the third one takes the archive over it. Inflated
+    // ahead, the layers must still count against the archive's bound.
+    let (bytes, _) = gzip_layers_archive(4, None);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    {
+        let svc = strata::ImageService::open(&root).unwrap();
+        load_imgs(&svc, &[&good_image()]).await;
+    }
+    let svc = strata::ImageService::open(&root).unwrap();
+    let before = state(&svc).await;
+    drop(svc);
+    let (code, stdout, stderr) = cli_load(&root, &bytes, "4194304");
+    assert_eq!(
+        (code, stdout.as_str(), stderr.trim_end()),
+        (
+            1,
+            "",
+            "Error response from daemon: layer 2 (l2.tar): the archive's layers decompress \
+             to more than 4194304 bytes (STRATA_MAX_DECOMPRESSED_BYTES)"
+        )
+    );
+    let svc = strata::ImageService::open(&root).unwrap();
+    assert_eq!(state(&svc).await, before, "the store changed");
+    assert_verified(&svc);
+}

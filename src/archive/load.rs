@@ -7,7 +7,9 @@
 //! bytes are written once. Then `manifest.json` is
 //! read, every path in it resolved inside the archive (symlinks followed,
 //! never out of it), every layer verified against its DiffID, even layers
-//! the store already has, and written as a blob. Finally one write
+//! the store already has, and written as a blob; compressed layers are
+//! first inflated side by side, one per core ([`Archive::inflate_ahead`]),
+//! with the errors and bounds of inflating them in order. Finally one write
 //! transaction registers layers, creates images and moves tags. Any error
 //! leaves the tables untouched (stray blobs are garbage for gc).
 //!
@@ -50,7 +52,7 @@ pub(super) enum Staged {
     /// A small file.
     Memory(Vec<u8>),
     /// A large compressed file, copied as is.
-    File(tempfile::NamedTempFile),
+    File(Box<StagedFile>),
     /// A large uncompressed file, already in a content ingest.
     Ingest(Box<StagedIngest>),
 }
@@ -67,6 +69,37 @@ pub(super) struct StagedIngest {
     /// The DiffSize, when the bytes are a tar stream whose entries stay
     /// inside the layer root.
     diff_size: Option<u64>,
+}
+
+/// A large compressed archive file, and the layer it inflated to when
+/// [`Archive::inflate_ahead`] did that work beside others.
+pub(super) struct StagedFile {
+    tmp: tempfile::NamedTempFile,
+    ahead: std::sync::Mutex<Option<(IngestedLayer, Ingest)>>,
+}
+
+impl StagedFile {
+    /// The layer inflated ahead of time, if it is the one `expected` and
+    /// fits in `budget`; otherwise `None`, and the caller inflates the
+    /// file again, meeting the same error it would have met alone.
+    fn take_ahead(
+        &self,
+        budget: Option<&layer::Budget>,
+        expected: Option<(usize, &str)>,
+    ) -> Option<(IngestedLayer, Ingest)> {
+        let (layer, ingest) = self
+            .ahead
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        if expected.is_some_and(|(_, want)| want != layer.diff_id) {
+            return None;
+        }
+        if budget.is_some_and(|b| !b.try_charge(ingest.len())) {
+            return None;
+        }
+        Some((layer, ingest))
+    }
 }
 
 impl StagedIngest {
@@ -148,7 +181,7 @@ impl Staged {
     pub(super) fn len(&self) -> Result<u64> {
         Ok(match self {
             Staged::Memory(b) => b.len() as u64,
-            Staged::File(f) => f.as_file().metadata()?.len(),
+            Staged::File(f) => f.tmp.as_file().metadata()?.len(),
             Staged::Ingest(s) => s.size,
         })
     }
@@ -165,7 +198,9 @@ impl Staged {
     pub(super) fn open(&self) -> Result<Box<dyn Read + '_>> {
         Ok(match self {
             Staged::Memory(b) => Box::new(&b[..]),
-            Staged::File(f) => Box::new(std::io::BufReader::with_capacity(1 << 20, f.reopen()?)),
+            Staged::File(f) => {
+                Box::new(std::io::BufReader::with_capacity(1 << 20, f.tmp.reopen()?))
+            }
             Staged::Ingest(s) => Box::new(std::io::BufReader::with_capacity(1 << 20, s.open()?)),
         })
     }
@@ -311,7 +346,10 @@ impl Archive {
                     let mut tmp = content.staging_file(lease)?;
                     std::io::copy(&mut entry, &mut tmp).map_err(entry_error)?;
                     tmp.flush()?;
-                    Staged::File(tmp)
+                    Staged::File(Box::new(StagedFile {
+                        tmp,
+                        ahead: Default::default(),
+                    }))
                 }
             };
             nodes.insert(name, Node::File(staged));
@@ -336,9 +374,14 @@ impl Archive {
         budget: Option<&layer::Budget>,
         expected: Option<(usize, &str)>,
     ) -> Result<IngestedLayer> {
-        let (l, ingest) = match staged {
-            Staged::Ingest(s) => s.layer(content, what, limits, budget, expected)?,
-            _ => {
+        let ahead = match staged {
+            Staged::File(f) => f.take_ahead(budget, expected),
+            _ => None,
+        };
+        let (l, ingest) = match (staged, ahead) {
+            (_, Some((l, i))) => (l, Some(i)),
+            (Staged::Ingest(s), None) => s.layer(content, what, limits, budget, expected)?,
+            (_, None) => {
                 let (l, i) = layer::ingest_layer_uncommitted(
                     content,
                     staged.open()?,
@@ -357,6 +400,62 @@ impl Archive {
                 .push(ingest);
         }
         Ok(l)
+    }
+
+    /// Inflate the compressed files among `layers` side by side, one per
+    /// core, ahead of [`Archive::ingest_layer`], which then takes the
+    /// result instead of inflating alone. Purely a head start: a file
+    /// that fails here (not a layer, a bound tripped) is left for
+    /// `ingest_layer` to fail on, with its own message, in manifest order.
+    pub(super) fn inflate_ahead<'a>(
+        &self,
+        content: &ContentStore,
+        limits: layer::Limits,
+        layers: impl IntoIterator<Item = &'a Staged>,
+    ) {
+        let mut files: Vec<&StagedFile> = Vec::new();
+        for staged in layers {
+            if let Staged::File(f) = staged
+                && !files.iter().any(|seen| std::ptr::eq(*seen, &**f))
+            {
+                files.push(f);
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = cores.min(files.len());
+        if workers < 2 {
+            return;
+        }
+        // The archive's budget is charged when a result is taken; this one
+        // bounds the work done ahead.
+        let budget = layer::Budget::new(limits.max_bytes);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            while let Some(f) = files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                let Ok(tmp) = f.tmp.reopen() else { continue };
+                let reader = std::io::BufReader::with_capacity(1 << 20, tmp);
+                let what = f.tmp.path().display().to_string();
+                if let Ok(done) = layer::ingest_layer_uncommitted(
+                    content,
+                    reader,
+                    &what,
+                    limits,
+                    Some(&budget),
+                    None,
+                ) {
+                    *f.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..workers {
+                // A helper that cannot start leaves its share to the others.
+                let _ = std::thread::Builder::new()
+                    .name("strata-inflate".into())
+                    .spawn_scoped(s, work);
+            }
+            work();
+        });
     }
 
     /// Make the blobs of every layer ingested so far durable (before the
@@ -471,6 +570,15 @@ pub fn load(store: &Store, actor: &crate::event::Actor, input: impl Read) -> Res
 
     let limits = layer::Limits::get();
     let budget = layer::Budget::new(limits.max_bytes);
+    archive.inflate_ahead(
+        content,
+        limits,
+        items
+            .iter()
+            .flat_map(|item| item.layers.iter().flatten())
+            .filter_map(|path| archive.resolve(path).ok())
+            .map(|(_, staged)| staged),
+    );
     let mut done: HashMap<String, IngestedLayer> = HashMap::new();
     let mut prepared = Vec::with_capacity(items.len());
     for item in &items {
