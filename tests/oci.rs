@@ -1102,3 +1102,83 @@ async fn umoci_round_trips() {
     );
     assert_eq!(svc.store().head().unwrap(), before);
 }
+
+/// Large gzip layers (staged on disk, inflated side by side, one per core)
+/// of two images sharing two of them load as one by one would, and a
+/// broken one fails with the message of the layer walk, in order.
+#[tokio::test]
+async fn large_gzip_layers_load_as_one_by_one() {
+    let ls: Vec<Vec<u8>> = (0..4)
+        .map(|i| layer(&[(&format!("f{i}"), &noise(70 + i, 3 << 19)[..])]))
+        .collect();
+    let a_layers = vec![ls[0].clone(), ls[1].clone(), ls[2].clone()];
+    let b_layers = vec![ls[0].clone(), ls[1].clone(), ls[3].clone()];
+    let layout = |b_cfg: &[u8]| {
+        let mut l = Layout::new();
+        let a = l.manifest(&config_for("amd64", &a_layers, "a"), &a_layers, Enc::Gzip);
+        l.top(annotated(a, &[(REF_NAME, "a:1")]));
+        let b = l.manifest(b_cfg, &b_layers, Enc::Gzip);
+        l.top(annotated(b, &[(REF_NAME, "b:1")]));
+        l
+    };
+    let b_cfg = config_for("amd64", &b_layers, "b");
+
+    let (_d, svc) = service();
+    let r = load_bytes(&svc, layout(&b_cfg).tar()).await.unwrap();
+    assert_eq!(r.lines, ["Loaded image: a:1", "Loaded image: b:1"]);
+    for (name, layers) in [("a:1", &a_layers), ("b:1", &b_layers)] {
+        let got = svc.lookup_image(name).await.unwrap().root_fs.layers;
+        let want: Vec<String> = layers.iter().map(|l| sha(l)).collect();
+        assert_eq!(got, want, "{name}");
+    }
+    for l in &ls {
+        let blob = std::fs::read(svc.store().content().path(&sha(l))).unwrap();
+        assert!(blob == *l, "blob of {} holds other bytes", sha(l));
+    }
+    let ingest = svc.store().root().join("ingest");
+    assert_eq!(std::fs::read_dir(&ingest).unwrap().count(), 0);
+    assert_verified(&svc);
+
+    // Image b's config names another DiffID for its third layer.
+    let mut wrong = b_layers.clone();
+    wrong[2] = layer(&[("other", b"x")]);
+    let (_d, svc) = service();
+    let err = load_bytes(&svc, layout(&config_for("amd64", &wrong, "b")).tar())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        format!(
+            "invalid diffID for layer 2: expected {:?}, got {:?}",
+            sha(&wrong[2]),
+            sha(&ls[3])
+        )
+    );
+    // Image a's third layer is damaged.
+    let mut l = layout(&b_cfg);
+    let gz2 = sha(&gzip(&ls[2]));
+    let blob = l.blobs.get_mut(&gz2[7..]).unwrap();
+    let last = blob.len() - 1;
+    blob[last] ^= 0x55;
+    let damaged = sha(blob);
+    let err = load_bytes(&svc, l.tar()).await.unwrap_err();
+    assert_eq!(
+        err.message(),
+        format!(
+            "invalid OCI layout: index.json entry \"a:1\": layer 2 ({gz2}): blob {gz2} does not match its digest: its content hashes to {damaged}"
+        )
+    );
+    assert!(
+        svc.images(strata::Filters::new(), true, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        std::fs::read_dir(svc.store().root().join("ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_verified(&svc);
+}

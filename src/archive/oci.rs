@@ -418,6 +418,17 @@ impl Loader<'_> {
 
     /// The first of `children` for our platform: explicit matches in list
     /// order, then the entries without a platform.
+    /// The manifest `group` (variants of one index.json entry) loads as.
+    fn select(&self, group: &[&Descriptor], what: &str) -> Result<Option<Selected>> {
+        let first = group[0];
+        if first.platform.is_none() {
+            self.resolve(first, what, 0, false)
+        } else {
+            let owned: Vec<Descriptor> = group.iter().map(|d| (*d).clone()).collect();
+            self.pick(&owned, what, 0)
+        }
+    }
+
     fn pick(&self, children: &[Descriptor], what: &str, depth: usize) -> Result<Option<Selected>> {
         for c in children {
             if let Some(p) = &c.platform
@@ -590,20 +601,32 @@ pub(super) fn prepare(
         platform,
         layers: HashMap::new(),
     };
+    let what_of = |first: &Descriptor| match first.annotation(ANNOTATION_REF_NAME) {
+        Some(n) => format!("index.json entry {n:?}"),
+        None => format!("index.json entry {}", first.digest),
+    };
+    // A head start on inflating the layers: the walk below meets any
+    // error, in order.
+    let selections: Vec<Selected> = groups
+        .iter()
+        .filter_map(|group| loader.select(group, &what_of(group[0])).ok().flatten())
+        .collect();
+    archive.inflate_ahead(
+        content,
+        layer::Limits::get(),
+        selections
+            .iter()
+            .flat_map(|sel| sel.manifest.layers.iter().flatten())
+            .filter_map(|d| archive.resolve(&blob_path(&d.digest).ok()?).ok())
+            .map(|(_, staged)| staged),
+    );
+    drop(selections);
+
     let mut prepared: Vec<PreparedImage> = Vec::new();
     for group in groups {
         let first = group[0];
-        let what = match first.annotation(ANNOTATION_REF_NAME) {
-            Some(n) => format!("index.json entry {n:?}"),
-            None => format!("index.json entry {}", first.digest),
-        };
-        let selected = if first.platform.is_none() {
-            loader.resolve(first, &what, 0, false)?
-        } else {
-            let owned: Vec<Descriptor> = group.iter().map(|d| (*d).clone()).collect();
-            loader.pick(&owned, &what, 0)?
-        };
-        let Some(sel) = selected else {
+        let what = what_of(first);
+        let Some(sel) = loader.select(&group, &what)? else {
             return Err(invalid(format!(
                 "{what}: no matching manifest for {platform}"
             )));
