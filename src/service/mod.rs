@@ -128,6 +128,8 @@ struct Inner {
 pub struct ImageService {
     inner: Arc<Inner>,
     actor: Actor,
+    /// Blocking work runs in the awaiting task (see [`ImageService::on_calling_thread`]).
+    inline: bool,
 }
 
 impl std::fmt::Debug for ImageService {
@@ -135,6 +137,7 @@ impl std::fmt::Debug for ImageService {
         f.debug_struct("ImageService")
             .field("store", &self.inner.store)
             .field("actor", &self.actor)
+            .field("inline", &self.inline)
             .finish()
     }
 }
@@ -155,6 +158,7 @@ impl ImageService {
                 listing: list::ListingCache::default(),
             }),
             actor: Actor::current_process("strata-library"),
+            inline: false,
         }
     }
 
@@ -163,6 +167,32 @@ impl ImageService {
         ImageService {
             inner: self.inner.clone(),
             actor,
+            inline: self.inline,
+        }
+    }
+
+    /// The same service, doing the blocking part of each call (reading and
+    /// writing the tables) in the task that awaits it instead of on tokio's
+    /// blocking pool, so that no thread is started for it.
+    ///
+    /// For a program that makes one call at a time on a current-thread
+    /// runtime, such as a command-line tool: there, a short call spends
+    /// as long starting and ending a pool thread as doing its work. While
+    /// a call runs it holds the runtime's thread, so a program serving
+    /// several callers at once must not use it. Transfers (pull, push)
+    /// still use the pool.
+    ///
+    /// ```no_run
+    /// # fn demo() -> strata::Result<()> {
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let svc = strata::ImageService::open("/tmp/strata-demo")?.on_calling_thread();
+    /// rt.block_on(svc.tag_image("dev/chain:1", "dev/chain", "2"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_calling_thread(&self) -> ImageService {
+        ImageService {
+            inline: true,
+            ..self.clone()
         }
     }
 
@@ -180,6 +210,9 @@ impl ImageService {
         &self,
         f: impl FnOnce(&ImageService) -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        if self.inline {
+            return f(self);
+        }
         let me = self.clone();
         tokio::task::spawn_blocking(move || f(&me))
             .await
@@ -489,4 +522,52 @@ pub(crate) fn create_image_in(
         source,
     })?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
+
+    /// Records the thread each call comes from.
+    #[derive(Default)]
+    struct Threads(Mutex<Vec<ThreadId>>);
+
+    impl ContainerStore for Threads {
+        fn containers_using(&self, _image_id: &str) -> Vec<ContainerUse> {
+            self.0.lock().unwrap().push(std::thread::current().id());
+            Vec::new()
+        }
+    }
+
+    /// The threads a listing (with container counts) and a delete ran on.
+    async fn threads_of(inline: bool) -> Vec<ThreadId> {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Threads::default());
+        let svc = ImageService::new(Store::open(dir.path()).unwrap(), Some(seen.clone()));
+        let svc = if inline { svc.on_calling_thread() } else { svc };
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let id = svc.create_image(config.to_vec(), None).await.unwrap();
+        svc.tag_image(&id, "x/y", "1").await.unwrap();
+        svc.images(Filters::new(), true, true).await.unwrap();
+        svc.image_delete("x/y:1", false, true).await.unwrap();
+        assert!(
+            svc.images(Filters::new(), true, false)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let seen = seen.0.lock().unwrap().clone();
+        assert!(seen.len() >= 2, "{seen:?}");
+        seen
+    }
+
+    #[tokio::test]
+    async fn on_calling_thread_starts_no_thread() {
+        let me = std::thread::current().id();
+        assert!(threads_of(true).await.iter().all(|t| *t == me));
+        assert!(threads_of(false).await.iter().all(|t| *t != me));
+    }
 }
