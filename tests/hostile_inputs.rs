@@ -595,27 +595,34 @@ async fn gzip_bombs_stop_at_the_decompression_bound() {
         ),
     ];
     for (case, input, want) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        {
-            let svc = strata::ImageService::open(&root).unwrap();
-            load_imgs(&svc, &[&good_image()]).await;
-        }
-        let svc = strata::ImageService::open(&root).unwrap();
-        let before = state(&svc).await;
-        drop(svc);
-        let started = Instant::now();
-        let (code, stdout, stderr) = cli_load(&root, &input, "4194304");
-        assert!(started.elapsed() < Duration::from_secs(10), "{case}: slow");
-        assert_eq!(
-            (code, stdout.as_str(), stderr.trim_end()),
-            (1, "", want),
-            "{case}"
-        );
-        let svc = strata::ImageService::open(&root).unwrap();
-        assert_eq!(state(&svc).await, before, "{case}: the store changed");
-        assert_verified(&svc);
+        cli_refused(case, &input, "4194304", want).await;
     }
+}
+
+/// `strata load` of `input` with `STRATA_MAX_DECOMPRESSED_BYTES=limit`,
+/// into a store that holds one image, fails quickly with exactly `want`
+/// on stderr and leaves the store as it was.
+async fn cli_refused(case: &str, input: &[u8], limit: &str, want: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    {
+        let svc = strata::ImageService::open(&root).unwrap();
+        load_imgs(&svc, &[&good_image()]).await;
+    }
+    let svc = strata::ImageService::open(&root).unwrap();
+    let before = state(&svc).await;
+    drop(svc);
+    let started = Instant::now();
+    let (code, stdout, stderr) = cli_load(&root, input, limit);
+    assert!(started.elapsed() < Duration::from_secs(10), "{case}: slow");
+    assert_eq!(
+        (code, stdout.as_str(), stderr.trim_end()),
+        (1, "", want),
+        "{case}"
+    );
+    let svc = strata::ImageService::open(&root).unwrap();
+    assert_eq!(state(&svc).await, before, "{case}: the store changed");
+    assert_verified(&svc);
 }
 
 /// An image of `n` gzip layers too large to stay in memory (1.5 MiB of
@@ -689,26 +696,12 @@ async fn gzip_layers_inflated_side_by_side_load_as_one_by_one() {
     // fits alone, the third one takes the archive over it. Inflated
     // ahead, the layers must still count against the archive's bound.
     let (bytes, _) = gzip_layers_archive(4, None);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    {
-        let svc = strata::ImageService::open(&root).unwrap();
-        load_imgs(&svc, &[&good_image()]).await;
-    }
-    let svc = strata::ImageService::open(&root).unwrap();
-    let before = state(&svc).await;
-    drop(svc);
-    let (code, stdout, stderr) = cli_load(&root, &bytes, "4194304");
-    assert_eq!(
-        (code, stdout.as_str(), stderr.trim_end()),
-        (
-            1,
-            "",
-            "Error response from daemon: layer 2 (l2.tar): the archive's layers decompress \
-             to more than 4194304 bytes (STRATA_MAX_DECOMPRESSED_BYTES)"
-        )
-    );
-    let svc = strata::ImageService::open(&root).unwrap();
-    assert_eq!(state(&svc).await, before, "the store changed");
-    assert_verified(&svc);
+    cli_refused(
+        "four layers over the archive's bound",
+        &bytes,
+        "4194304",
+        "Error response from daemon: layer 2 (l2.tar): the archive's layers decompress \
+         to more than 4194304 bytes (STRATA_MAX_DECOMPRESSED_BYTES)",
+    )
+    .await;
 }
