@@ -277,3 +277,48 @@ fn squash_makes_one_layer_and_tags_it() {
     assert_eq!(ok(root, &["images", "-q"]).lines().count(), 2);
     ok(root, &["audit", "verify"]);
 }
+
+/// `strata images | head -1`: when the reader goes away, strata stops
+/// without a word on stderr, as the docker CLI does (it dies of SIGPIPE).
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use common::builder::{archive, base, layer};
+    use std::io::{BufRead, Write};
+    let d = tempfile::tempdir().unwrap();
+    // 1,500 images: their listing is larger than a pipe's 64 KiB buffer.
+    let imgs: Vec<_> = (0..1500)
+        .map(|i| {
+            let name = format!("many/img{i}:latest");
+            base(
+                vec![layer(&[("f", format!("{i}").as_bytes())])],
+                1_600_000_000 + i,
+                &[],
+                &[&name],
+            )
+        })
+        .collect();
+    let refs: Vec<_> = imgs.iter().collect();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(&archive(&refs)).unwrap();
+    ok(d.path(), &["load", "-q", "-i", f.path().to_str().unwrap()]);
+    for args in [&["images"][..], &["audit", "log"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--root")
+            .arg(d.path())
+            .args(args)
+            .env_remove("STRATA_ROOT")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{args:?}");
+        // The reader is dropped here: strata's next writes meet EPIPE.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+        assert!(!out.status.success(), "{args:?}: the output was cut");
+    }
+}

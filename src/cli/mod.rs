@@ -13,6 +13,7 @@ mod progress;
 mod remote;
 mod render;
 mod serve;
+mod stdout;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -496,6 +497,10 @@ impl From<Error> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Failure {
+        // The reader of our output went away: stop without a word.
+        if stdout::reader_gone(&e) {
+            return Failure(String::new());
+        }
         Failure(e.to_string())
     }
 }
@@ -538,7 +543,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     if let Command::Audit { command } = cli.command {
-        return audit(&root, &mut std::io::stdout().lock(), command);
+        return audit(&root, &mut stdout::Stdout::lock(), command);
     }
     // Commands that only read open the store read-only: nothing written or
     // synced on open and close, and no detour through a running server.
@@ -564,7 +569,7 @@ async fn run(cli: Cli, root: PathBuf) -> Result<(), Failure> {
     } else {
         svc
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout::Stdout::lock();
     match cli.command {
         Command::Quickstart => quickstart(&svc, &mut out, &root).await,
         Command::Pull {

@@ -174,7 +174,7 @@ fn reader_body(mut r: impl std::io::Read + Send + 'static) -> ReqBody {
 
 /// Run `command` through the server on `sock`.
 pub(super) async fn run(command: Command, sock: &Path) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout::Stdout::lock();
     match command {
         Command::Images(a)
         | Command::Image {
