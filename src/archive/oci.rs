@@ -416,8 +416,6 @@ impl Loader<'_> {
         }
     }
 
-    /// The first of `children` for our platform: explicit matches in list
-    /// order, then the entries without a platform.
     /// The manifest `group` (variants of one index.json entry) loads as.
     fn select(&self, group: &[&Descriptor], what: &str) -> Result<Option<Selected>> {
         let first = group[0];
@@ -429,6 +427,8 @@ impl Loader<'_> {
         }
     }
 
+    /// The first of `children` for our platform: explicit matches in list
+    /// order, then the entries without a platform.
     fn pick(&self, children: &[Descriptor], what: &str, depth: usize) -> Result<Option<Selected>> {
         for c in children {
             if let Some(p) = &c.platform
