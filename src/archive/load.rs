@@ -79,6 +79,14 @@ pub(super) struct StagedFile {
 }
 
 impl StagedFile {
+    /// A reader of the compressed bytes.
+    fn open(&self) -> Result<std::io::BufReader<std::fs::File>> {
+        Ok(std::io::BufReader::with_capacity(
+            1 << 20,
+            self.tmp.reopen()?,
+        ))
+    }
+
     /// The layer inflated ahead of time, if it is the one `expected` and
     /// fits in `budget`; otherwise `None`, and the caller inflates the
     /// file again, meeting the same error it would have met alone.
@@ -198,9 +206,7 @@ impl Staged {
     pub(super) fn open(&self) -> Result<Box<dyn Read + '_>> {
         Ok(match self {
             Staged::Memory(b) => Box::new(&b[..]),
-            Staged::File(f) => {
-                Box::new(std::io::BufReader::with_capacity(1 << 20, f.tmp.reopen()?))
-            }
+            Staged::File(f) => Box::new(f.open()?),
             Staged::Ingest(s) => Box::new(std::io::BufReader::with_capacity(1 << 20, s.open()?)),
         })
     }
@@ -432,8 +438,7 @@ impl Archive {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = || {
             while let Some(f) = files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                let Ok(tmp) = f.tmp.reopen() else { continue };
-                let reader = std::io::BufReader::with_capacity(1 << 20, tmp);
+                let Ok(reader) = f.open() else { continue };
                 let what = f.tmp.path().display().to_string();
                 if let Ok(done) = layer::ingest_layer_uncommitted(
                     content,
