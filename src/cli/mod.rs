@@ -234,23 +234,18 @@ impl Command {
     /// ([`ImageService::on_calling_thread`]). Starting and ending the
     /// threads took a sixth of a `strata tag` or a filtered `strata images`.
     fn on_one_thread(&self) -> bool {
-        matches!(
-            self,
-            Command::Images(_)
-                | Command::Inspect { .. }
-                | Command::Tag { .. }
-                | Command::Rmi(_)
-                | Command::History(_)
-                | Command::Image {
-                    command: ImageCommand::Ls(_)
-                        | ImageCommand::Rm(_)
-                        | ImageCommand::Inspect { .. }
-                        | ImageCommand::History(_)
-                        | ImageCommand::Tag { .. }
-                        | ImageCommand::Prune { .. },
-                }
-                | Command::Container { .. }
-        )
+        self.only_reads()
+            || matches!(
+                self,
+                Command::Tag { .. }
+                    | Command::Rmi(_)
+                    | Command::Image {
+                        command: ImageCommand::Rm(_)
+                            | ImageCommand::Tag { .. }
+                            | ImageCommand::Prune { .. },
+                    }
+                    | Command::Container { .. }
+            )
     }
 
     /// Whether the command only reads the store (then it is opened
