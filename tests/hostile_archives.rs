@@ -240,15 +240,7 @@ async fn hostile_archives_are_refused_and_change_nothing() {
 
 /// 2 MiB of incompressible-looking bytes, so a layer holding them is large.
 fn big_file(seed: u8) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed as u64;
-    (0..2 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    noise(0x9e37_79b9_7f4a_7c15 ^ ((seed as u64) << 8), 2 << 20)
 }
 
 #[tokio::test]
